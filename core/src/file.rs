@@ -1,0 +1,204 @@
+//! `guest-file-read` and `guest-file-write` payloads, streamed through the work buffer: a read
+//! of any size is base64-encoded piece by piece into the reply, a write is decoded piece by piece
+//! into the host, so memory stays bounded by the work buffer whatever `count` is.
+
+use crate::host::{Host, HostError, Out, ReadPlan};
+use crate::json::string::Chars;
+use crate::proto::ErrorClass;
+use base64::Engine as _;
+
+/// Streams `{"count": N, "buf-b64": "…", "eof": B}` (qemu-ga's member order) into `out`.
+pub(crate) fn stream_read<H: Host + ?Sized>(
+    host: &mut H,
+    handle: i64,
+    plan: ReadPlan,
+    work: &mut [u8],
+    out: &mut Out<'_>,
+) {
+    let mut num = [0u8; 24];
+    out.raw(b"{\"count\": ");
+    out.raw(crate::agent::fmt_i64(plan.count as i64, &mut num));
+    out.raw(b", \"buf-b64\": \"");
+    // Raw pieces are a multiple of 3 bytes so that only the last one is padded.
+    let raw_len = (work.len() / 7 * 3).clamp(3, 48 * 1024);
+    let (raw, enc) = work.split_at_mut(raw_len.min(work.len()));
+    let mut left = plan.count;
+    let mut filled = 0usize;
+    while left > 0 || filled > 0 {
+        while filled < raw.len() && left > 0 {
+            let want = (raw.len() - filled).min(left);
+            let dst = raw.get_mut(filled..filled + want).unwrap_or(&mut []);
+            let got = match host.file_read_data(handle, dst) {
+                Ok(0) | Err(_) => {
+                    // The data ran out early: keep the promised count (zero bytes).
+                    dst.fill(0);
+                    want
+                }
+                Ok(n) => n.min(want),
+            };
+            filled += got;
+            left -= got;
+        }
+        let chunk = raw.get(..filled).unwrap_or(&[]);
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(chunk, enc)
+            .unwrap_or(0);
+        out.raw(enc.get(..n).unwrap_or(&[]));
+        filled = 0;
+    }
+    out.raw(if plan.eof {
+        b"\", \"eof\": true}"
+    } else {
+        b"\", \"eof\": false}"
+    });
+}
+
+/// GLib's lenient base64 decoder state (`g_base64_decode_step`), which qemu-ga uses after
+/// checking the characters: groups of four significant characters, `=` padding suppressing
+/// output bytes, an incomplete final group dropped (so `"QQ"` decodes to nothing).
+#[derive(Default)]
+pub(crate) struct GlibB64 {
+    v: u32,
+    i: u32,
+    last: [u8; 2],
+}
+
+fn rank(c: u8) -> Option<u32> {
+    Some(match c {
+        b'A'..=b'Z' => u32::from(c - b'A'),
+        b'a'..=b'z' => u32::from(c - b'a') + 26,
+        b'0'..=b'9' => u32::from(c - b'0') + 52,
+        b'+' => 62,
+        b'/' => 63,
+        b'=' => 0,
+        _ => return None,
+    })
+}
+
+impl GlibB64 {
+    /// Decodes one character; returns the bytes completed (0 to 3) in `out`.
+    pub(crate) fn step(&mut self, c: u8, out: &mut [u8; 3]) -> usize {
+        let Some(r) = rank(c) else { return 0 };
+        self.last = [c, self.last[0]];
+        self.v = (self.v << 6) | r;
+        self.i += 1;
+        if self.i < 4 {
+            return 0;
+        }
+        self.i = 0;
+        let mut n = 0;
+        out[0] = (self.v >> 16) as u8;
+        n += 1;
+        if self.last[1] != b'=' {
+            if let Some(o) = out.get_mut(n) {
+                *o = (self.v >> 8) as u8;
+            }
+            n += 1;
+        }
+        if self.last[0] != b'=' {
+            if let Some(o) = out.get_mut(n) {
+                *o = self.v as u8;
+            }
+            n += 1;
+        }
+        n
+    }
+}
+
+/// Characters qemu's `qbase64_decode` accepts.
+fn valid_b64_char(c: u32) -> bool {
+    matches!(c, 0x41..=0x5A | 0x61..=0x7A | 0x30..=0x39 | 0x2B | 0x2F | 0x3D)
+}
+
+/// `guest-file-write`: checks the payload, then decodes it into the host piece by piece.
+pub(crate) fn write<H: Host + ?Sized>(
+    host: &mut H,
+    handle: i64,
+    b64_tok: &[u8],
+    count: Option<i64>,
+    work: &mut [u8],
+    out: &mut Out<'_>,
+) -> Result<(), (ErrorClass, crate::agent::Fail<'static>)> {
+    use crate::agent::Fail;
+    let fail = |m: &'static str| (ErrorClass::GenericError, Fail::Host(HostError::Message(m)));
+    // The handle is looked up before the payload is checked, as in qemu-ga.
+    host.file_write_begin(handle)
+        .map_err(|e| (ErrorClass::GenericError, Fail::Host(e)))?;
+    // Pass 1: qbase64_decode's character check, and the decoded length.
+    let mut dec = GlibB64::default();
+    let mut total = 0usize;
+    let mut tmp = [0u8; 3];
+    for cp in Chars::new(b64_tok) {
+        let cp = cp.map_err(|_| fail("Base64 data contains invalid characters"))?;
+        if cp == 0 {
+            return Err(fail("Base64 data contains embedded NUL characters"));
+        }
+        if !valid_b64_char(cp) {
+            return Err(fail("Base64 data contains invalid characters"));
+        }
+        total += dec.step(cp as u8, &mut tmp);
+    }
+    let count = match count {
+        None => total,
+        Some(c) if c >= 0 && (c as u64) <= total as u64 => c as usize,
+        Some(c) => {
+            return Err((
+                ErrorClass::GenericError,
+                Fail::Desc(crate::agent::Desc::WriteCount(c)),
+            ));
+        }
+    };
+    // Pass 2: decode and hand over the first `count` bytes.
+    let mut dec = GlibB64::default();
+    let mut filled = 0usize;
+    let mut left = count;
+    let cap = work.len().max(3) - 2;
+    for cp in Chars::new(b64_tok).flatten() {
+        if left == 0 {
+            break;
+        }
+        let n = dec.step(cp as u8, &mut tmp).min(left);
+        if let Some(dst) = work.get_mut(filled..filled + n) {
+            dst.copy_from_slice(tmp.get(..n).unwrap_or(&[]));
+        }
+        filled += n;
+        left -= n;
+        if filled >= cap {
+            host.file_write_data(handle, work.get(..filled).unwrap_or(&[]))
+                .map_err(|e| (ErrorClass::GenericError, Fail::Host(e)))?;
+            filled = 0;
+        }
+    }
+    if filled > 0 {
+        host.file_write_data(handle, work.get(..filled).unwrap_or(&[]))
+            .map_err(|e| (ErrorClass::GenericError, Fail::Host(e)))?;
+    }
+    host.file_write_end(handle, out)
+        .map_err(|e| (ErrorClass::GenericError, Fail::Host(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(s: &[u8]) -> std::vec::Vec<u8> {
+        let mut d = GlibB64::default();
+        let mut out = std::vec::Vec::new();
+        let mut t = [0u8; 3];
+        for &c in s {
+            let n = d.step(c, &mut t);
+            out.extend_from_slice(&t[..n]);
+        }
+        out
+    }
+
+    extern crate std;
+
+    #[test]
+    fn glib_leniency() {
+        assert_eq!(decode(b"SGVsbG8gV29ybGQhCgA="), b"Hello World!\n\0");
+        assert_eq!(decode(b"QQ"), b"");
+        assert_eq!(decode(b"QQ=="), b"A");
+        assert_eq!(decode(b"QUI="), b"AB");
+    }
+}

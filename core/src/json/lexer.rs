@@ -161,9 +161,10 @@ impl Lexer {
                 b'1'..=b'9' => (S::Digits, Step::Push),
                 _ => (S::Recovery, Step::Error),
             },
+            // QEMU's lexer has no exponent directly after a zero integer part: `0e1` is the
+            // integer 0 followed by the keyword `e1`'s letters (checked live against 7.2).
             S::Zero => match b {
                 b'.' => (S::Mantissa, Step::Push),
-                b'e' | b'E' => (S::ExpE, Step::Push),
                 b'0'..=b'9' => (S::Recovery, Step::Error),
                 _ => (S::Start, Step::CompleteBefore(Tok::Int)),
             },
@@ -320,6 +321,7 @@ mod tests {
         case!(b"1 ", b"pbs");
         case!(b"-0.5e+3,", b"pppppppbc");
         case!(b"01", b"pe");
+        case!(b"0e1", b"pbpbp");
         case!(b"-a", b"pe");
         case!(b"1.e", b"ppe");
         case!(b"1e}", b"ppe");

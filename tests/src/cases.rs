@@ -271,7 +271,7 @@ const COMMANDS: &[Command] = &[
 ];
 
 fn is_side_effect(command: &str) -> bool {
-    SIDE_EFFECT_COMMANDS.iter().any(|c| command.contains(c))
+    SIDE_EFFECT_COMMANDS.contains(&command)
 }
 
 /// Builds the case list.
@@ -1175,6 +1175,10 @@ fn numbers(b: &mut Builder) {
         ("hex", "0x10"),
         ("two-dots", "1.5.5"),
         ("zero-exponent", "0e0"),
+        ("zero-capital-exponent", "0E1"),
+        ("zero-fraction-exponent", "0.0e1"),
+        ("negative-fraction-capital-exponent", "-0.5E-2"),
+        ("minus-zero-positive-exponent", "-0e1"),
         ("zero-fraction", "0.5"),
         ("minus-zero-exponent", "-0e-0"),
         ("big-exponent", "1e99999"),
@@ -1217,46 +1221,58 @@ fn keywords(b: &mut Builder) {
 
 fn parser_structure(b: &mut Builder) {
     for (name, text) in [
-        ("trailing-comma-object", "{\"execute\":\"guest-ping\",}"),
+        (
+            "trailing-comma-object",
+            "{\"execute\":\"guest-ping\",}".to_owned(),
+        ),
         ("trailing-comma-array", ping_id("[1,]")),
-        ("leading-comma-object", "{,\"execute\":\"guest-ping\"}"),
-        ("comma-only-object", "{,}"),
+        (
+            "leading-comma-object",
+            "{,\"execute\":\"guest-ping\"}".to_owned(),
+        ),
+        ("comma-only-object", "{,}".to_owned()),
         ("comma-only-array", ping_id("[,]")),
-        ("double-comma", "{\"execute\":\"guest-ping\",,\"id\":1}"),
+        (
+            "double-comma",
+            "{\"execute\":\"guest-ping\",,\"id\":1}".to_owned(),
+        ),
         (
             "missing-comma-object",
-            "{\"execute\":\"guest-ping\" \"id\":1}",
+            "{\"execute\":\"guest-ping\" \"id\":1}".to_owned(),
         ),
         ("missing-comma-array", ping_id("[1 2]")),
-        ("missing-value", "{\"execute\"}"),
-        ("missing-key", "{:\"guest-ping\"}"),
-        ("double-colon", "{\"execute\"::\"guest-ping\"}"),
+        ("missing-value", "{\"execute\"}".to_owned()),
+        ("missing-key", "{:\"guest-ping\"}".to_owned()),
+        ("double-colon", "{\"execute\"::\"guest-ping\"}".to_owned()),
         ("colon-in-array", ping_id("[1:2]")),
-        ("object-closed-by-bracket", "{\"execute\":\"guest-ping\"]"),
-        ("array-closed-by-brace", "[\"a\"}"),
+        (
+            "object-closed-by-bracket",
+            "{\"execute\":\"guest-ping\"]".to_owned(),
+        ),
+        ("array-closed-by-brace", "[\"a\"}".to_owned()),
         ("stray-brace-in-array", ping_id("[}]")),
-        ("three-stray-braces", "}}}"),
-        ("stray-brackets-mixed", "]}]"),
+        ("three-stray-braces", "}}}".to_owned()),
+        ("stray-brackets-mixed", "]}]".to_owned()),
         ("extra-close-brace", format!("{PING}}}")),
         ("extra-close-brace-then-ping", format!("{PING}}}{PING}")),
-        ("unclosed-object", "{\"execute\":\"guest-ping\""),
+        ("unclosed-object", "{\"execute\":\"guest-ping\"".to_owned()),
         (
             "unclosed-array",
             ping_id("[1,2").trim_end_matches('}').to_owned(),
         ),
-        ("colon-top-level", ":"),
-        ("comma-top-level", ","),
+        ("colon-top-level", ":".to_owned()),
+        ("comma-top-level", ",".to_owned()),
         (
             "value-after-value-in-object",
-            "{\"execute\":\"guest-ping\" 1}",
+            "{\"execute\":\"guest-ping\" 1}".to_owned(),
         ),
-        ("object-as-value-without-key", "{{}}"),
-        ("array-as-top-level-member", "{[1]}"),
+        ("object-as-value-without-key", "{{}}".to_owned()),
+        ("array-as-top-level-member", "{[1]}".to_owned()),
         ("nested-missing-colon", ping_id("{\"a\" 1}")),
         ("nested-separator-in-dict", ping_id("{\"a\":1 \"b\":2}")),
         (
             "empty-array-in-object-position",
-            "{\"execute\":\"guest-ping\",[]}",
+            "{\"execute\":\"guest-ping\",[]}".to_owned(),
         ),
     ] {
         b.add(&format!("parse-{name}"), text);
@@ -1599,15 +1615,21 @@ fn short(cmd: &str) -> &str {
 }
 
 fn argument_validation(b: &mut Builder) {
+    // The first member of each type gets every wrong value; later members of the same type get
+    // a rotating selection of three (the visitor code path is the same).
+    let mut seen_types: Vec<Ty> = Vec::new();
+    let mut rotation = 0usize;
     for cmd in COMMANDS {
         let name = cmd.name;
         let side = is_side_effect(name);
         if cmd.members.is_empty() {
             if side {
-                // No member can fail: only dispatcher-level rejections, before the lookup.
+                // No member can fail, so only dispatcher-level rejections, which happen before
+                // the command is even looked up. The top-level guard member sorts before
+                // `arguments` in QDict order, so it is the member reported.
                 for (label, args) in [("array", "[]"), ("number", "1"), ("null", "null")] {
                     b.add(
-                        &format!("args-{}-arguments-{label}", short(name)),
+                        &format!("args-{}-arguments-{label}-top-level-guard", short(name)),
                         format!(
                             "{{\"execute\":\"{name}\",\"arguments\":{args},\"{SAFETY_GUARD}\":1}}"
                         ),
@@ -1634,9 +1656,6 @@ fn argument_validation(b: &mut Builder) {
                 .filter(|m| m.name != missing.name)
                 .map(|m| format!("\"{}\":{}", m.name, valid_value(m.ty)))
                 .collect();
-            if !side && args.is_empty() && required.len() == 1 && cmd.members.len() == 1 {
-                // e.g. guest-exec-status {} / guest-ssh-get-authorized-keys {}
-            }
             b.add(
                 &format!("args-{}-missing-{}", short(name), slug(missing.name)),
                 call(name, &format!("{{{}}}", args.join(","))),
@@ -1648,20 +1667,30 @@ fn argument_validation(b: &mut Builder) {
                 call(name, "{}"),
             );
         }
-        if !required.is_empty() {
+        if !required.is_empty() && !side {
+            // No `arguments` member at all: validated like an empty object.
             b.add(
                 &format!("args-{}-no-arguments", short(name)),
-                if side {
-                    format!("{{\"execute\":\"{name}\",\"{SAFETY_GUARD}\":1}}")
-                } else {
-                    format!("{{\"execute\":\"{name}\"}}")
-                },
+                format!("{{\"execute\":\"{name}\"}}"),
             );
         }
         // Wrong types: each member, each wrong value; earlier members valid, later ones absent
         // (optional) or valid (required).
         for (mi, member) in cmd.members.iter().enumerate() {
-            for (wi, wrong) in wrong_values(member.ty).iter().enumerate() {
+            let all = wrong_values(member.ty);
+            let selected: Vec<(usize, &str)> = if seen_types.contains(&member.ty) {
+                rotation += 1;
+                (0..3)
+                    .map(|k| (rotation + k * 2) % all.len())
+                    .collect::<std::collections::BTreeSet<usize>>()
+                    .into_iter()
+                    .filter_map(|i| all.get(i).map(|w| (i, *w)))
+                    .collect()
+            } else {
+                seen_types.push(member.ty);
+                all.iter().copied().enumerate().collect()
+            };
+            for (wi, wrong) in selected {
                 let args: Vec<String> = cmd
                     .members
                     .iter()
@@ -1735,13 +1764,18 @@ fn argument_validation(b: &mut Builder) {
         }
     }
     // guest-file-seek's `whence` is an alternate of int and the enum QGASeek.
-    for (label, whence) in [("int-out-of-range", "5"), ("negative", "-1")] {
-        // Valid types: only the guard fails (the handle does not exist either).
+    for (label, whence) in [
+        ("int-out-of-range", "5"),
+        ("negative", "-1"),
+        ("enum-end", "\"end\""),
+    ] {
+        // The visitor accepts any int (the handler checks the range), so here only the guard
+        // fails. guest-file-seek on a handle that does not exist changes nothing anyway.
         b.add(
-            &format!("args-file-seek-whence-{label}-guarded"),
+            &format!("args-file-seek-whence-{label}-only-guard-fails"),
             call(
                 "guest-file-seek",
-                &format!("{{\"handle\":\"h\",\"offset\":0,\"whence\":{whence}}}"),
+                &format!("{{\"handle\":999999,\"offset\":0,\"whence\":{whence}}}"),
             ),
         );
     }
@@ -1981,8 +2015,8 @@ fn json_key(k: &str) -> String {
 fn multiple_unexpected_members(b: &mut Builder) {
     let mut rng = Rng(0x0bad_cafe_f00d);
     let sizes: &[(usize, usize)] = &[
-        (2, 8),
-        (3, 8),
+        (2, 7),
+        (3, 7),
         (4, 6),
         (5, 5),
         (6, 5),
@@ -2033,6 +2067,19 @@ fn multiple_unexpected_members(b: &mut Builder) {
             n += 1;
         }
     }
+    // Keys containing U+0000 are stored as modified UTF-8 (C0 80), not cut at the NUL.
+    b.add(
+        "unexpected-key-with-nul",
+        call("guest-ping", "{\"a\\u0000b\":1}"),
+    );
+    b.add(
+        "unexpected-keys-differing-after-nul",
+        call("guest-ping", "{\"a\\u0000b\":1,\"a\\u0000c\":2}"),
+    );
+    b.add(
+        "unexpected-key-non-ascii-raw",
+        call("guest-ping", "{\"\u{e9}t\u{e9}\":1,\"ete\":2}"),
+    );
     // Inside a list element: vcpus[0] has its two known members plus unexpected ones. The
     // element's leftovers are checked before the top-level guard.
     for i in 0..6 {
@@ -2098,28 +2145,28 @@ fn client_patterns(b: &mut Builder) {
     let pve = |id: u64, cmd: &str| {
         format!("{{\"execute\":\"guest-sync-delimited\",\"arguments\":{{\"id\":{id}}}}}\n{cmd}")
     };
-    b.add("client-proxmox-ping", pve(4_242_01, PING));
+    b.add("client-proxmox-ping", pve(424_201, PING));
     b.add(
         "client-proxmox-ping-newline",
-        pve(4_242_02, &format!("{PING}\n")),
+        pve(424_202, &format!("{PING}\n")),
     );
     b.add(
         "client-proxmox-two-batches",
-        format!("{}{}", pve(4_242_03, PING), pve(4_242_04, PING)),
+        format!("{}{}", pve(424_203, PING), pve(424_204, PING)),
     );
     b.add(
         "client-proxmox-bad-arguments",
-        pve(4_242_05, &call("guest-file-read", "{\"handle\":\"1000\"}")),
+        pve(424_205, &call("guest-file-read", "{\"handle\":\"1000\"}")),
     );
     b.add(
         "client-proxmox-unknown-command",
-        pve(4_242_06, "{\"execute\":\"guest-network-get-routes\"}"),
+        pve(424_206, "{\"execute\":\"guest-network-get-routes\"}"),
     );
     b.add(
         "client-proxmox-after-half-request",
         format!(
-            "{{\"execute\":\"guest-exec-status\",\"arguments\":{{\"pid\":{}",
-            pve(4_242_07, PING)
+            "{{\"execute\":\"guest-get-osinfo\",\"arguments\":{{\"x\":{}",
+            pve(424_207, PING)
         ),
     );
     // QEMU's Python client (json.dumps spacing) and its test suite (0xFF, single quotes).

@@ -96,7 +96,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<CorpusEntry>, String> {
             bytes,
         });
     }
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.name.cmp(&b.name)));
     for pair in entries.windows(2) {
         if let [a, b] = pair
             && a.number == b.number
@@ -152,11 +152,12 @@ pub const SIDE_EFFECT_COMMANDS: &[&str] = &[
 /// the handler runs, so even a request whose other arguments turned out to be valid fails.
 pub const SAFETY_GUARD: &str = "qga-test-guard";
 
-/// Refuses a stream that names a side-effect command (anywhere, even as part of an unknown
-/// command name) without a [`SAFETY_GUARD`] after it. Names spelled with `\uXXXX` escapes of ASCII
-/// characters are decoded first, so an escaped name is caught too. This is a lint on how the
-/// corpus is written, checked before anything is sent to a real agent; the second line of defence
-/// is running the agent unprivileged ([`crate::Privileges`]).
+/// Refuses a stream that names a side-effect command (anywhere in the stream, unless the name
+/// continues as a longer name such as `guest-exec-status`) without a [`SAFETY_GUARD`] after it.
+/// Names spelled with `\uXXXX` escapes of ASCII characters are decoded first, so an escaped name
+/// is caught too. This is a lint on how the corpus is written, checked before anything is sent
+/// to a real agent; the second line of defence is running the agent unprivileged
+/// ([`crate::Privileges`]).
 pub fn check_stream_safety(stream: &[u8]) -> Result<(), String> {
     let decoded = decode_ascii_escapes(stream);
     for haystack in [stream, decoded.as_slice()] {
@@ -166,8 +167,11 @@ pub fn check_stream_safety(stream: &[u8]) -> Result<(), String> {
                 crate::socket::find(haystack.get(from..).unwrap_or_default(), name.as_bytes())
             {
                 let at = from + pos;
+                let next = haystack.get(at + name.len()).copied();
+                let longer_name =
+                    matches!(next, Some(c) if c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
                 let after = haystack.get(at..).unwrap_or_default();
-                if crate::socket::find(after, SAFETY_GUARD.as_bytes()).is_none() {
+                if !longer_name && crate::socket::find(after, SAFETY_GUARD.as_bytes()).is_none() {
                     return Err(format!(
                         "stream names {name} at byte {at} without a later \"{SAFETY_GUARD}\" argument"
                     ));

@@ -14,7 +14,13 @@
 //! [`corpus::check_stream_safety`], which every socket exchange enforces, and
 //! [`process::Privileges`].
 
-#![allow(clippy::module_name_repetitions)]
+// Test support: failing loudly (panic, unwrap) is the point here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod cases;
 pub mod core_side;

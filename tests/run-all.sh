@@ -40,6 +40,9 @@ for f in "" log defmt; do
     --target thumbv7em-none-eabihf ${f:+--features $f}
 done
 
+step "code size on thumbv7em (figure quoted in the README)"
+core/nostd-check/size.sh
+
 step "tests (core units, transcripts, corpus, differential against qemu-ga)"
 cargo test -p qga-core --features testing
 cargo test --workspace

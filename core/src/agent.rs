@@ -1049,3 +1049,27 @@ fn query_of(id: CommandId) -> Option<Query> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Tiny;
+    impl Host for Tiny {}
+
+    /// The agent's own state, excluding the caller's buffers (the two slice references) and the
+    /// host: the figure quoted in the README. Bounded so that a regression shows up.
+    #[test]
+    fn state_size() {
+        let agent = core::mem::size_of::<Agent<'static, Tiny, &'static mut [u8]>>();
+        let buffers = 2 * core::mem::size_of::<&mut [u8]>();
+        let state = agent - buffers;
+        std::println!(
+            "agent state: {state} bytes (streamer {}, config {}, pending {})",
+            core::mem::size_of::<Streamer>(),
+            core::mem::size_of::<Config>(),
+            core::mem::size_of::<Pending>()
+        );
+        assert!(state <= 2048, "agent state grew to {state} bytes");
+    }
+}

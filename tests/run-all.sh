@@ -24,6 +24,10 @@ fi
 # In CI the differential tests must not skip.
 if [ "${CI:-}" = "true" ]; then export QGA_REQUIRE_REFERENCE=1; fi
 
+step "MSRV: qga-core on Rust 1.88"
+rustup toolchain install 1.88.0 --profile minimal >/dev/null 2>&1 || true
+cargo +1.88.0 check -p qga-core --features testing
+
 step "format"
 cargo fmt --all --check
 

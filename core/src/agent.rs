@@ -269,6 +269,7 @@ impl<'w, H: Host, B: FrameBuffer> Agent<'w, H, B> {
                 );
             }
             Event::Limit(l) => {
+                warn!("request dropped: {}", l.as_str());
                 error_reply(
                     sink,
                     &Msg { text: &[] },
@@ -662,6 +663,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
         if let Err(e) = args::check(&msg, arguments, spec.args) {
             return self.fail(sink, id, ErrorClass::GenericError, &Desc::Arg(e));
         }
+        debug!("dispatching {}", spec.name);
         self.host.audit(spec.name);
         let mut out_started = false;
         let result = {

@@ -221,8 +221,14 @@ impl<'s> Out<'s> {
         self.ser(v);
     }
 
-    /// Emits raw JSON text (for the core's streamed replies).
-    pub(crate) fn raw(&mut self, bytes: &[u8]) {
+    /// Emits JSON text as is: the whole return value (for a list command too), possibly in
+    /// several pieces. It must already be in qemu-ga's format (`": "`, `", "`, QDict key order);
+    /// the core uses it for streamed replies, `FakeHost` for scripted ones.
+    pub fn raw(&mut self, bytes: &[u8]) {
+        if !self.started {
+            // The text is the complete value: no list brackets around it.
+            self.list = false;
+        }
         if self.start() {
             self.failed |= self.sink.put(bytes).is_err();
         }

@@ -5,7 +5,7 @@
 
 use crate::command::CommandId;
 use crate::host::{
-    Host, HostError, Out, Query, ReadPlan, ShutdownMode, StrList, SuspendMode, Whence,
+    ExecRequest, Host, HostError, Out, Query, ReadPlan, ShutdownMode, StrList, SuspendMode, Whence,
 };
 use crate::types::{
     Bytes, GuestFileSeek, GuestFileWrite, GuestHostName, GuestLoadAverage, GuestTimezone,
@@ -29,6 +29,15 @@ struct Handle {
     file: usize,
     pos: usize,
     read_left: usize,
+}
+
+/// A scripted answer for one command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scripted {
+    /// The command returns this JSON text (already in qemu-ga's format).
+    Return(&'static str),
+    /// The command fails with this error.
+    Fail(HostError),
 }
 
 /// What the fake host recorded of the actions asked of it.
@@ -55,6 +64,7 @@ pub struct FakeHost {
     handles: Vec<Handle, FILES>,
     next_handle: i64,
     written: usize,
+    script: Vec<(CommandId, Scripted), 16>,
 }
 
 impl Default for FakeHost {
@@ -74,6 +84,7 @@ impl FakeHost {
             handles: Vec::new(),
             next_handle: 1000,
             written: 0,
+            script: Vec::new(),
         }
     }
 
@@ -100,6 +111,29 @@ impl FakeHost {
         self.files.push(File { path: p, data: d }).is_ok()
     }
 
+    /// Scripts the answer of `command` (replacing an earlier script for it). Returns false when
+    /// the script table (16 entries) is full.
+    pub fn script(&mut self, command: CommandId, answer: Scripted) -> bool {
+        if let Some(e) = self.script.iter_mut().find(|(c, _)| *c == command) {
+            e.1 = answer;
+            return true;
+        }
+        self.script.push((command, answer)).is_ok()
+    }
+
+    /// Plays the script for `command`, if any: `Some(result)` when scripted.
+    fn play(&self, command: CommandId, out: Option<&mut Out<'_>>) -> Option<Result<(), HostError>> {
+        let (_, answer) = self.script.iter().find(|(c, _)| *c == command)?;
+        Some(match (*answer, out) {
+            (Scripted::Fail(e), _) => Err(e),
+            (Scripted::Return(json), Some(out)) => {
+                out.raw(json.as_bytes());
+                Ok(())
+            }
+            (Scripted::Return(_), None) => Ok(()),
+        })
+    }
+
     fn handle(&mut self, id: i64) -> Result<&mut Handle, HostError> {
         self.handles
             .iter_mut()
@@ -121,10 +155,14 @@ impl Host for FakeHost {
     }
 
     fn get_time(&mut self) -> Result<i64, HostError> {
+        if let Some(Err(e)) = self.play(CommandId::GetTime, None) {
+            return Err(e);
+        }
         Ok(self.time_ns)
     }
 
     fn set_time(&mut self, time: Option<i64>) -> Result<(), HostError> {
+        self.play(CommandId::SetTime, None).unwrap_or(Ok(()))?;
         if let Some(t) = time {
             self.time_ns = t;
         }
@@ -132,11 +170,18 @@ impl Host for FakeHost {
     }
 
     fn shutdown(&mut self, mode: ShutdownMode) -> Result<(), HostError> {
+        self.play(CommandId::Shutdown, None).unwrap_or(Ok(()))?;
         self.actions.shutdown = Some(mode);
         Ok(())
     }
 
     fn suspend(&mut self, mode: SuspendMode) -> Result<(), HostError> {
+        let id = match mode {
+            SuspendMode::Disk => CommandId::SuspendDisk,
+            SuspendMode::Ram => CommandId::SuspendRam,
+            SuspendMode::Hybrid => CommandId::SuspendHybrid,
+        };
+        self.play(id, None).unwrap_or(Ok(()))?;
         self.actions.suspend = Some(mode);
         Ok(())
     }
@@ -284,17 +329,39 @@ impl Host for FakeHost {
     }
 
     fn fsfreeze_freeze(&mut self, _mountpoints: &mut StrList<'_>) -> Result<i64, HostError> {
+        self.play(CommandId::FsfreezeFreeze, None)
+            .unwrap_or(Ok(()))?;
         self.actions.frozen = 1;
         Ok(1)
     }
 
     fn fsfreeze_thaw(&mut self) -> Result<i64, HostError> {
+        self.play(CommandId::FsfreezeThaw, None).unwrap_or(Ok(()))?;
         let n = self.actions.frozen;
         self.actions.frozen = 0;
         Ok(n)
     }
 
     fn query(&mut self, command: Query, out: &mut Out<'_>) -> Result<(), HostError> {
+        let id = match command {
+            Query::NetworkInterfaces => CommandId::NetworkGetInterfaces,
+            Query::Vcpus => CommandId::GetVcpus,
+            Query::Disks => CommandId::GetDisks,
+            Query::Fsinfo => CommandId::GetFsinfo,
+            Query::MemoryBlocks => CommandId::GetMemoryBlocks,
+            Query::MemoryBlockInfo => CommandId::GetMemoryBlockInfo,
+            Query::HostName => CommandId::GetHostName,
+            Query::Users => CommandId::GetUsers,
+            Query::Timezone => CommandId::GetTimezone,
+            Query::Osinfo => CommandId::GetOsinfo,
+            Query::Diskstats => CommandId::GetDiskstats,
+            Query::Cpustats => CommandId::GetCpustats,
+            Query::Load => CommandId::GetLoad,
+            Query::NetworkRoute => CommandId::NetworkGetRoute,
+        };
+        if let Some(r) = self.play(id, Some(out)) {
+            return r;
+        }
         match command {
             Query::HostName => out.value(&GuestHostName {
                 host_name: Bytes(b"fakehost"),
@@ -311,5 +378,37 @@ impl Host for FakeHost {
             _ => return Err(HostError::Unsupported),
         }
         Ok(())
+    }
+
+    fn exec(&mut self, _request: &mut ExecRequest<'_>, out: &mut Out<'_>) -> Result<(), HostError> {
+        self.play(CommandId::Exec, Some(out))
+            .unwrap_or(Err(HostError::Unsupported))
+    }
+
+    fn exec_status(&mut self, _pid: i64, out: &mut Out<'_>) -> Result<(), HostError> {
+        self.play(CommandId::ExecStatus, Some(out))
+            .unwrap_or(Err(HostError::Unsupported))
+    }
+
+    fn fstrim(&mut self, _minimum: Option<i64>, out: &mut Out<'_>) -> Result<(), HostError> {
+        self.play(CommandId::Fstrim, Some(out))
+            .unwrap_or(Err(HostError::Unsupported))
+    }
+
+    fn ssh_get_authorized_keys(
+        &mut self,
+        _user: &[u8],
+        out: &mut Out<'_>,
+    ) -> Result<(), HostError> {
+        self.play(CommandId::SshGetAuthorizedKeys, Some(out))
+            .unwrap_or(Err(HostError::Unsupported))
+    }
+
+    fn set_vcpus(
+        &mut self,
+        vcpus: &mut dyn Iterator<Item = (i64, bool)>,
+    ) -> Result<i64, HostError> {
+        self.play(CommandId::SetVcpus, None).unwrap_or(Ok(()))?;
+        Ok(vcpus.count() as i64)
     }
 }

@@ -330,3 +330,206 @@ fn blocked_and_frozen() {
 fn reply_without_success_response() {
     check(b"{\"execute\":\"guest-shutdown\"}", b"");
 }
+
+fn run_with(
+    host: FakeHost,
+    frame_len: usize,
+    work_len: usize,
+    frozen: bool,
+    input: &[u8],
+) -> Vec<u8> {
+    let mut frame = vec![0u8; frame_len];
+    let mut work = vec![0u8; work_len];
+    let mut agent = Agent::new(host, &mut frame[..], &mut work[..], Config::default());
+    agent.set_frozen(frozen);
+    let mut out = Vec::new();
+    agent.process(input, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn request_larger_than_the_frame_buffer_keeps_the_stream_in_sync() {
+    let big = format!(
+        "{{\"execute\":\"guest-sync\",\"arguments\":{{\"id\":1,\"pad\":\"{}\"}}}}{{\"execute\":\"guest-ping\"}}",
+        "x".repeat(1000)
+    );
+    let out = run_with(FakeHost::new(), 256, 256, false, big.as_bytes());
+    // Like qemu-ga past its limit: one size error, then the leftover closing braces each give
+    // 'expecting value', and the next request is served normally.
+    let expect = format!(
+        "{}{}{}{{\"return\": {{}}}}\n",
+        err("JSON token size limit exceeded"),
+        err("JSON parse error, expecting value"),
+        err("JSON parse error, expecting value"),
+    );
+    assert_eq!(String::from_utf8_lossy(&out), expect);
+}
+
+#[test]
+fn unsupported_and_disabled_commands() {
+    let out = run_with(
+        FakeHost::new(),
+        4096,
+        512,
+        false,
+        b"{\"execute\":\"guest-get-vcpus\",\"id\":1}",
+    );
+    assert_eq!(
+        out,
+        b"{\"id\": 1, \"error\": {\"class\": \"GenericError\", \"desc\": \"this feature or command is not currently supported\"}}\n"
+    );
+    let mut host = FakeHost::new();
+    host.unsupported.insert(qga_core::CommandId::GetVcpus);
+    let out = run_with(host, 4096, 512, false, b"{\"execute\":\"guest-get-vcpus\"}");
+    assert_eq!(
+        out,
+        b"{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Command guest-get-vcpus has been disabled\"}}\n"
+    );
+}
+
+#[test]
+fn frozen_state_allows_six_commands() {
+    let out = run_with(
+        FakeHost::new(),
+        4096,
+        512,
+        true,
+        b"{\"execute\":\"guest-fsfreeze-status\"}{\"execute\":\"guest-get-time\"}{\"execute\":\"guest-fsfreeze-thaw\"}{\"execute\":\"guest-get-time\"}",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "{\"return\": \"frozen\"}\n\
+         {\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Command guest-get-time has been disabled: the agent is in frozen state\"}}\n\
+         {\"return\": 0}\n\
+         {\"return\": 1795690610553972000}\n"
+    );
+    // guest-info lists exactly the six freeze-safe commands as enabled.
+    let out = run_with(
+        FakeHost::new(),
+        4096,
+        512,
+        true,
+        b"{\"execute\":\"guest-info\"}",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let cmds = v["return"]["supported_commands"].as_array().unwrap();
+    let enabled: Vec<&str> = cmds
+        .iter()
+        .filter(|c| c["enabled"] == true)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        enabled,
+        [
+            "guest-fsfreeze-thaw",
+            "guest-fsfreeze-status",
+            "guest-info",
+            "guest-ping",
+            "guest-sync",
+            "guest-sync-delimited"
+        ]
+    );
+}
+
+#[test]
+fn guest_info_lists_43_commands_newest_first() {
+    let out = run_with(
+        FakeHost::new(),
+        4096,
+        512,
+        false,
+        b"{\"execute\":\"guest-info\"}",
+    );
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with(&format!(
+        "{{\"return\": {{\"version\": \"{}\", \"supported_commands\": [{{\"enabled\": true, \"name\": \"guest-network-get-route\", \"success-response\": true}}, ",
+        env!("CARGO_PKG_VERSION")
+    )));
+    assert!(text.ends_with(
+        "{\"enabled\": true, \"name\": \"guest-sync-delimited\", \"success-response\": true}]}}\n"
+    ));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cmds = v["return"]["supported_commands"].as_array().unwrap();
+    assert_eq!(cmds.len(), 43);
+    let silent: Vec<&str> = cmds
+        .iter()
+        .filter(|c| c["success-response"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        silent,
+        [
+            "guest-suspend-hybrid",
+            "guest-suspend-ram",
+            "guest-suspend-disk",
+            "guest-shutdown"
+        ]
+    );
+}
+
+#[test]
+fn large_file_read_streams_through_a_small_work_buffer() {
+    use base64::Engine as _;
+    let data: Vec<u8> = (0..4000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+    let mut host = FakeHost::new();
+    assert!(host.put_file(b"/big", &data));
+    let input = b"{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":\"/big\"}}\
+                  {\"execute\":\"guest-file-read\",\"arguments\":{\"handle\":1000,\"count\":5000}}\
+                  {\"execute\":\"guest-file-read\",\"arguments\":{\"handle\":1000}}";
+    // 64 bytes of work buffer for a 4000-byte read: the payload is streamed in pieces.
+    let out = run_with(host, 4096, 64, false, input);
+    let expect = format!(
+        "{{\"return\": 1000}}\n{{\"return\": {{\"count\": 4000, \"buf-b64\": \"{}\", \"eof\": true}}}}\n\
+         {{\"return\": {{\"count\": 0, \"buf-b64\": \"\", \"eof\": true}}}}\n",
+        base64::engine::general_purpose::STANDARD.encode(&data)
+    );
+    assert_eq!(String::from_utf8_lossy(&out), expect);
+}
+
+#[test]
+fn file_commands_errors() {
+    let out = run_with(
+        FakeHost::new(),
+        4096,
+        512,
+        false,
+        b"{\"execute\":\"guest-file-read\",\"arguments\":{\"handle\":1000,\"count\":50331649}}\
+          {\"execute\":\"guest-file-read\",\"arguments\":{\"handle\":1000,\"count\":-1}}",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!(
+            "{}{}",
+            err("value '50331649' is invalid for argument count"),
+            err("value '-1' is invalid for argument count")
+        )
+    );
+}
+
+#[test]
+fn scripted_results() {
+    use qga_core::testing::Scripted;
+    let mut host = FakeHost::new();
+    assert!(host.script(
+        qga_core::CommandId::GetVcpus,
+        Scripted::Return("[{\"online\": true, \"can-offline\": false, \"logical-id\": 0}]"),
+    ));
+    assert!(host.script(
+        qga_core::CommandId::Shutdown,
+        Scripted::Fail(qga_core::HostError::Message(
+            "child process has failed to shutdown"
+        )),
+    ));
+    let out = run_with(
+        host,
+        4096,
+        512,
+        false,
+        b"{\"execute\":\"guest-get-vcpus\",\"id\":\"v\"}{\"execute\":\"guest-shutdown\",\"id\":2}",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "{\"return\": [{\"online\": true, \"can-offline\": false, \"logical-id\": 0}], \"id\": \"v\"}\n\
+         {\"id\": 2, \"error\": {\"class\": \"GenericError\", \"desc\": \"child process has failed to shutdown\"}}\n"
+    );
+}

@@ -65,6 +65,7 @@ mod fmt;
 
 pub mod agent;
 pub mod buffer;
+pub mod client;
 pub mod command;
 mod file;
 pub mod ghash;

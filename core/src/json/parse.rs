@@ -342,6 +342,10 @@ impl<'a> Msg<'a> {
         let mut depth = 0usize;
         let mut pos = v.start;
         while let Some((t, _, e)) = next_token(self.text, pos) {
+            if e <= pos {
+                // Only validated text may be navigated; never loop on anything else.
+                break;
+            }
             pos = e;
             match t {
                 Tok::LCurly | Tok::LSquare => depth += 1,

@@ -334,3 +334,29 @@ fn against_the_agent() {
     assert_eq!(feed(&mut c, 5, &reply, 1), Some(Outcome::Return));
     assert_eq!(c.decode::<i64>().unwrap(), 1000);
 }
+
+#[test]
+fn raw_arguments_are_checked_and_sent_verbatim() {
+    let mut buf = [0u8; 1024];
+    let mut c = synced(&mut buf);
+    let mut wire = Vec::new();
+    for bad in [
+        &b"[1]"[..],
+        b"{\"a\":",
+        b"{} {}",
+        b"\"x\"",
+        b"{\"a\":1,\"a\":2}",
+    ] {
+        assert!(matches!(
+            c.write_request_raw(0, "guest-sync", Some(bad), 1, &mut wire),
+            Err(qga_core::client::RequestError::Arguments)
+        ));
+    }
+    assert!(wire.is_empty());
+    c.write_request_raw(0, "guest-sync", Some(b" {\"id\": 5} "), 9, &mut wire)
+        .unwrap();
+    assert_eq!(
+        wire,
+        b"{\"execute\": \"guest-sync\", \"arguments\":  {\"id\": 5} , \"id\": 9}\n"
+    );
+}

@@ -399,6 +399,64 @@ impl<B: FrameBuffer> Client<B> {
         Ok(())
     }
 
+    /// Like [`Client::write_request`], with the arguments given as JSON text (what
+    /// `virsh qemu-agent-command` takes). The text must be one JSON object; it is checked with
+    /// the agent's own parser (using this client's buffer) and sent as given.
+    pub fn write_request_raw<W: Write + ?Sized>(
+        &mut self,
+        now: u64,
+        command: &str,
+        args_json: Option<&[u8]>,
+        id: i64,
+        out: &mut W,
+    ) -> Result<(), RequestError<W::Error>> {
+        if self.state != State::Ready {
+            return Err(RequestError::State);
+        }
+        if let Some(text) = args_json {
+            if !self.is_json_object(text) {
+                return Err(RequestError::Arguments);
+            }
+        }
+        self.reply = None;
+        let io = RequestError::Io;
+        let mut w = JsonWriter::new(out);
+        w.raw(b"{\"execute\": ").map_err(io)?;
+        w.string(command.as_bytes()).map_err(io)?;
+        if let Some(text) = args_json {
+            w.raw(b", \"arguments\": ").map_err(io)?;
+            w.raw(text).map_err(io)?;
+        }
+        w.raw(b", \"id\": ").map_err(io)?;
+        w.int(id).map_err(io)?;
+        w.raw(b"}\n").map_err(io)?;
+        w.inner().flush().map_err(io)?;
+        self.id = id;
+        self.no_reply = crate::command::find(command).is_some_and(|s| !s.success_response);
+        self.deadline = Some(now.saturating_add(self.config.timeouts.for_command(command)));
+        self.state = State::Waiting;
+        Ok(())
+    }
+
+    /// True if `text` is exactly one JSON object (whitespace around it allowed).
+    fn is_json_object(&mut self, text: &[u8]) -> bool {
+        let mut stream = Streamer::default();
+        let limits = self.limits();
+        let (n, ev) = stream.feed(&mut self.buf, text, &limits);
+        let Some(Event::Request { len, keys, depth }) = ev else {
+            return false;
+        };
+        let rest_blank = text
+            .get(n..)
+            .is_some_and(|r| r.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')));
+        let need = len + scratch_needed(keys, depth);
+        if !rest_blank || (self.buf.bytes().len() < need && self.buf.grow(need) < need) {
+            return false;
+        }
+        let (stored, scratch) = self.buf.bytes_mut().split_at_mut(len);
+        validate(stored, keys, depth, scratch).is_ok() && stored.first() == Some(&b'{')
+    }
+
     fn fail(&mut self, e: ClientError) -> Outcome {
         self.state = State::Unsynced;
         self.deadline = None;

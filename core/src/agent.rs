@@ -660,7 +660,8 @@ impl<H: Host> Dispatch<'_, '_, H> {
                 &Desc::Disabled(spec.name, reason),
             );
         }
-        if let Err(e) = args::check(&msg, arguments, spec.args) {
+        let bound = args::Args::bind(msg, arguments, spec.args);
+        if let Err(e) = args::check(&bound) {
             return self.fail(sink, id, ErrorClass::GenericError, &Desc::Arg(e));
         }
         debug!("dispatching {}", spec.name);
@@ -668,7 +669,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
         let mut out_started = false;
         let result = {
             let mut out = Out::new(sink, is_list(spec.id));
-            let r = self.run(spec, arguments, &mut out);
+            let r = self.run(spec, &bound, &mut out);
             if matches!(r, Ok(Done::Streamed)) || out.started() {
                 out_started = true;
                 if !out.finish() {
@@ -726,13 +727,13 @@ impl<H: Host> Dispatch<'_, '_, H> {
     fn run(
         &mut self,
         spec: &Spec,
-        a: Option<Val>,
+        b: &args::Args<'_>,
         out: &mut Out<'_>,
     ) -> Result<Done, (ErrorClass, Fail<'static>)> {
         use CommandId as C;
         let msg = self.msg;
         let host_err = |e: HostError| (ErrorClass::GenericError, Fail::Host(e));
-        let int = |name| args::int(&msg, a, name);
+        let int = |name| b.int(name);
         Ok(match spec.id {
             C::Sync | C::SyncDelimited => Done::Int(int("id").unwrap_or(0)),
             C::Ping => Done::Empty,
@@ -751,7 +752,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
                 Done::Empty
             }
             C::Shutdown => {
-                let mode = match args::string(&msg, a, "mode") {
+                let mode = match b.string("mode") {
                     None => ShutdownMode::Powerdown,
                     Some(t) if eq_text(t, b"powerdown") => ShutdownMode::Powerdown,
                     Some(t) if eq_text(t, b"halt") => ShutdownMode::Halt,
@@ -773,10 +774,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
                 Done::Silent
             }
             C::FileOpen => {
-                let (path_tok, mode_tok) = (
-                    args::string(&msg, a, "path").unwrap_or(b"\"\""),
-                    args::string(&msg, a, "mode"),
-                );
+                let (path_tok, mode_tok) = (b.string("path").unwrap_or(b"\"\""), b.string("mode"));
                 let work = &mut **self.work;
                 let half = work.len() / 2;
                 let (pbuf, mbuf) = work.split_at_mut(half);
@@ -821,13 +819,13 @@ impl<H: Host> Dispatch<'_, '_, H> {
             }
             C::FileWrite => {
                 let handle = int("handle").unwrap_or(0);
-                let b64 = args::string(&msg, a, "buf-b64").unwrap_or(b"\"\"");
+                let b64 = b.string("buf-b64").unwrap_or(b"\"\"");
                 let count = int("count");
                 crate::file::write(&mut *self.host, handle, b64, count, self.work, out)?;
                 Done::Streamed
             }
             C::FileSeek => {
-                let whence_v = a.and_then(|o| msg.get(o, "whence"));
+                let whence_v = b.get("whence");
                 let whence = match whence_v {
                     Some(v) if v.tok == Tok::Str => {
                         let t = msg.bytes(v);
@@ -864,7 +862,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
             }
             C::FsfreezeStatus => Done::Str(if *self.frozen { "frozen" } else { "thawed" }),
             C::FsfreezeFreeze | C::FsfreezeFreezeList => {
-                let list = a.and_then(|o| msg.get(o, "mountpoints"));
+                let list = b.get("mountpoints");
                 let mut mounts = StrList::new(msg, list);
                 let n = self.host.fsfreeze_freeze(&mut mounts).map_err(host_err)?;
                 *self.frozen = true;
@@ -880,7 +878,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
                 Done::Streamed
             }
             C::SetVcpus => {
-                let list = a.and_then(|o| msg.get(o, "vcpus"));
+                let list = b.get("vcpus");
                 let mut it = list.into_iter().flat_map(|l| msg.elements(l)).map(|e| {
                     let id = args::int(&msg, Some(e), "logical-id").unwrap_or(0);
                     (id, args::boolean(&msg, Some(e), "online").unwrap_or(false))
@@ -888,7 +886,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
                 Done::Int(self.host.set_vcpus(&mut it).map_err(host_err)?)
             }
             C::SetMemoryBlocks => {
-                let list = a.and_then(|o| msg.get(o, "mem-blks"));
+                let list = b.get("mem-blks");
                 let mut it = list.into_iter().flat_map(|l| msg.elements(l)).map(|e| {
                     let idx = msg
                         .get(e, "phys-index")
@@ -903,13 +901,13 @@ impl<H: Host> Dispatch<'_, '_, H> {
             }
             C::SetUserPassword => {
                 let work = &mut **self.work;
-                let user = args::string(&msg, a, "username").unwrap_or(b"\"\"");
+                let user = b.string("username").unwrap_or(b"\"\"");
                 let user = decode_into(user, work).and_then(|n| work.get(..n)).ok_or((
                     ErrorClass::GenericError,
                     Fail::Desc(Desc::Text("username too long")),
                 ))?;
-                let pw = StrArg(args::string(&msg, a, "password").unwrap_or(b"\"\""));
-                let crypted = args::boolean(&msg, a, "crypted").unwrap_or(false);
+                let pw = StrArg(b.string("password").unwrap_or(b"\"\""));
+                let crypted = b.boolean("crypted").unwrap_or(false);
                 self.host
                     .set_user_password(user, pw, crypted)
                     .map_err(host_err)?;
@@ -917,12 +915,12 @@ impl<H: Host> Dispatch<'_, '_, H> {
             }
             C::Exec => {
                 let work = &mut **self.work;
-                let path = args::string(&msg, a, "path").unwrap_or(b"\"\"");
+                let path = b.string("path").unwrap_or(b"\"\"");
                 let path = decode_into(path, work).and_then(|n| work.get(..n)).ok_or((
                     ErrorClass::GenericError,
                     Fail::Desc(Desc::Text("path too long")),
                 ))?;
-                let capture = match a.and_then(|o| msg.get(o, "capture-output")) {
+                let capture = match b.get("capture-output") {
                     None => Capture::None,
                     Some(v) => {
                         let t = msg.bytes(v);
@@ -941,9 +939,9 @@ impl<H: Host> Dispatch<'_, '_, H> {
                 };
                 let mut req = ExecRequest {
                     path,
-                    args: StrList::new(msg, a.and_then(|o| msg.get(o, "arg"))),
-                    env: StrList::new(msg, a.and_then(|o| msg.get(o, "env"))),
-                    input_data: args::string(&msg, a, "input-data").map(StrArg),
+                    args: StrList::new(msg, b.get("arg")),
+                    env: StrList::new(msg, b.get("env")),
+                    input_data: b.string("input-data").map(StrArg),
                     capture,
                 };
                 self.host.exec(&mut req, out).map_err(host_err)?;
@@ -957,12 +955,12 @@ impl<H: Host> Dispatch<'_, '_, H> {
             }
             C::SshGetAuthorizedKeys | C::SshAddAuthorizedKeys | C::SshRemoveAuthorizedKeys => {
                 let work = &mut **self.work;
-                let user = args::string(&msg, a, "username").unwrap_or(b"\"\"");
+                let user = b.string("username").unwrap_or(b"\"\"");
                 let user = decode_into(user, work).and_then(|n| work.get(..n)).ok_or((
                     ErrorClass::GenericError,
                     Fail::Desc(Desc::Text("username too long")),
                 ))?;
-                let mut keys = StrList::new(msg, a.and_then(|o| msg.get(o, "keys")));
+                let mut keys = StrList::new(msg, b.get("keys"));
                 match spec.id {
                     C::SshGetAuthorizedKeys => {
                         self.host
@@ -971,7 +969,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
                         Done::Streamed
                     }
                     C::SshAddAuthorizedKeys => {
-                        let reset = args::boolean(&msg, a, "reset").unwrap_or(false);
+                        let reset = b.boolean("reset").unwrap_or(false);
                         self.host
                             .ssh_add_authorized_keys(user, &mut keys, reset)
                             .map_err(host_err)?;

@@ -135,6 +135,27 @@ impl Streamer {
         self.tok_len += 1;
     }
 
+    /// Appends plain string bytes to the token in progress (which has started).
+    fn push_run<B: FrameBuffer>(&mut self, buf: &mut B, run: &[u8]) {
+        let at = self.tok_start + self.tok_stored;
+        let end = at + run.len();
+        if !self.overflow && self.tok_stored == self.tok_len {
+            if buf.bytes().len() < end {
+                buf.grow(end);
+            }
+            match buf.bytes_mut().get_mut(at..end) {
+                Some(dst) => {
+                    dst.copy_from_slice(run);
+                    self.tok_stored += run.len();
+                }
+                None => self.overflow = true,
+            }
+        } else {
+            self.overflow = true;
+        }
+        self.tok_len += run.len();
+    }
+
     fn complete(&mut self, tok: Tok, limits: &Limits) -> Option<Event> {
         match tok {
             Tok::LCurly => self.brace += 1,
@@ -189,6 +210,19 @@ impl Streamer {
     ) -> (usize, Option<Event>) {
         let mut i = 0;
         while let Some(&b) = input.get(i) {
+            // Long strings (base64 payloads) are copied in bulk rather than byte by byte.
+            if self.tok_len > 0 {
+                let room = limits.max_token_bytes.saturating_sub(self.tok_len);
+                let rest = input.get(i..).unwrap_or(&[]);
+                let n = self
+                    .lexer
+                    .plain_run(rest.get(..room.min(rest.len())).unwrap_or(&[]));
+                if n > 0 {
+                    self.push_run(buf, rest.get(..n).unwrap_or(&[]));
+                    i += n;
+                    continue;
+                }
+            }
             match self.lexer.step(b) {
                 Step::Skip => i += 1,
                 Step::Push => {

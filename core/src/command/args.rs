@@ -43,9 +43,76 @@ pub enum ArgError {
     AltType(&'static str, &'static str),
 }
 
-/// Checks `args` (the `arguments` object, or `None` when absent) against `members`.
-pub fn check(msg: &Msg<'_>, args: Option<Val>, members: &'static [Member]) -> Result<(), ArgError> {
-    visit_struct(msg, args, members, None)
+/// Most members any struct of the schema has.
+const MAX_MEMBERS: usize = 8;
+
+/// A command's arguments matched to its schema in one pass over the object, so that checking
+/// and reading them never rescans it.
+#[derive(Clone, Copy, Debug)]
+pub struct Args<'m> {
+    msg: Msg<'m>,
+    obj: Option<Val>,
+    members: &'static [Member],
+    vals: [Option<Val>; MAX_MEMBERS],
+    extra: bool,
+}
+
+impl<'m> Args<'m> {
+    /// Binds the members of `obj` (the `arguments` object, `None` when absent) to `members`.
+    pub fn bind(msg: Msg<'m>, obj: Option<Val>, members: &'static [Member]) -> Self {
+        let mut vals = [None; MAX_MEMBERS];
+        let mut extra = false;
+        if let Some(o) = obj {
+            for (k, v) in msg.members(o) {
+                let key = msg.bytes(k);
+                match members.iter().position(|m| eq_text(key, m.name.as_bytes())) {
+                    Some(i) => {
+                        if let Some(slot) = vals.get_mut(i) {
+                            *slot = Some(v);
+                        }
+                    }
+                    None => extra = true,
+                }
+            }
+        }
+        Args {
+            msg,
+            obj,
+            members,
+            vals,
+            extra,
+        }
+    }
+
+    /// The value of member `name`.
+    pub fn get(&self, name: &str) -> Option<Val> {
+        let i = self.members.iter().position(|m| m.name == name)?;
+        self.vals.get(i).copied().flatten()
+    }
+
+    /// A validated integer member.
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match number(Tok::Int, self.msg.bytes(self.get(name)?)) {
+            Num::Int(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A validated boolean member.
+    pub fn boolean(&self, name: &str) -> Option<bool> {
+        Some(self.msg.bytes(self.get(name)?) == b"true")
+    }
+
+    /// The string token of a member (decode it with [`crate::json::string::decode_into`]).
+    pub fn string(&self, name: &str) -> Option<&'m [u8]> {
+        let v = self.get(name)?;
+        (v.tok == Tok::Str).then(|| self.msg.bytes(v))
+    }
+}
+
+/// Checks bound arguments against their schema.
+pub fn check(args: &Args<'_>) -> Result<(), ArgError> {
+    visit_bound(args, None)
 }
 
 fn visit_struct(
@@ -54,19 +121,24 @@ fn visit_struct(
     members: &'static [Member],
     outer: Option<(&'static str, u32)>,
 ) -> Result<(), ArgError> {
+    visit_bound(&Args::bind(*msg, obj, members), outer)
+}
+
+fn visit_bound(args: &Args<'_>, outer: Option<(&'static str, u32)>) -> Result<(), ArgError> {
+    let msg = &args.msg;
     let path = |name| Path {
         outer,
         name: Some(PathName::Static(name)),
     };
-    for m in members {
-        match obj.and_then(|o| msg.get(o, m.name)) {
+    for (m, v) in args.members.iter().zip(args.vals.iter()) {
+        match v {
             None if !m.optional => return Err(ArgError::Missing(path(m.name))),
             None => {}
-            Some(v) => visit(msg, v, m.ty, path(m.name), m.name)?,
+            Some(v) => visit(msg, *v, m.ty, path(m.name), m.name)?,
         }
     }
-    if let Some(o) = obj {
-        if let Some(key) = unexpected_member(msg, o, members) {
+    if let (true, Some(o)) = (args.extra, args.obj) {
+        if let Some(key) = unexpected_member(msg, o, args.members) {
             return Err(ArgError::Unexpected(Path {
                 outer,
                 name: Some(PathName::Key(key)),

@@ -107,6 +107,43 @@ impl Lexer {
         self.state = State::Start;
     }
 
+    /// Inside a string, the length of the prefix of `input` made of plain content bytes: bytes
+    /// that [`Lexer::step`] would answer with [`Step::Push`] without changing state (anything
+    /// 0x20..=0xFD but the closing quote and the backslash). The caller may take them in bulk.
+    /// Outside a string (or right after a backslash) it is 0.
+    pub fn plain_run(&self, input: &[u8]) -> usize {
+        let quote = match self.state {
+            State::DqString => b'"',
+            State::SqString => b'\'',
+            _ => return 0,
+        };
+        let special = |b: u8| b == quote || b == b'\\' || b < 0x20 || b >= 0xFE;
+        // Eight bytes at a time (SWAR): a word is taken whole when none of its bytes is special.
+        const L: u64 = 0x0101_0101_0101_0101;
+        const H: u64 = 0x8080_8080_8080_8080;
+        let has_zero = |v: u64| v.wrapping_sub(L) & !v & H != 0;
+        let mut n = 0;
+        let mut words = input.chunks_exact(8);
+        for w in &mut words {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            let x = u64::from_le_bytes(a);
+            let hit = has_zero(x ^ (L * u64::from(quote)))
+                || has_zero(x ^ (L * 0x5C))
+                || x.wrapping_sub(L * 0x20) & !x & H != 0
+                || has_zero(!(x | L));
+            if hit {
+                return n + w.iter().take_while(|&&b| !special(b)).count();
+            }
+            n += 8;
+        }
+        n + words
+            .remainder()
+            .iter()
+            .take_while(|&&b| !special(b))
+            .count()
+    }
+
     /// Classifies one byte.
     pub fn step(&mut self, b: u8) -> Step {
         use State as S;
@@ -225,11 +262,11 @@ pub(crate) fn next_token(text: &[u8], pos: usize) -> Option<(Tok, usize, usize)>
         b'"' | b'\'' => {
             let mut i = start + 1;
             loop {
-                match *text.get(i)? {
-                    b'\\' => i += 2,
-                    c if c == first => return Some((Tok::Str, start, i + 1)),
-                    _ => i += 1,
+                i += memchr::memchr2(first, b'\\', text.get(i..)?)?;
+                if text.get(i) == Some(&first) {
+                    return Some((Tok::Str, start, i + 1));
                 }
+                i += 2;
             }
         }
         b'a'..=b'z' => {
@@ -334,6 +371,39 @@ mod tests {
         case!(b"@@@{", b"essrc");
         case!(b"@\t\n", b"esrs");
         case!(b"@\xff", b"ere");
+    }
+
+    #[test]
+    fn plain_runs_match_step() {
+        // Whatever the input, plain_run never claims a byte step() would treat specially.
+        let mut input = [0u8; 64];
+        for seed in 0..2000u32 {
+            for (i, b) in input.iter_mut().enumerate() {
+                let r = seed
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(i as u32 * 40503);
+                *b = match r % 11 {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => (r >> 8) as u8 % 0x20,
+                    3 => 0xFE | ((r >> 9) as u8 & 1),
+                    _ => 0x20 + (r >> 8) as u8 % 0xDE,
+                };
+            }
+            let mut lx = Lexer::new();
+            assert_eq!(lx.step(b'"'), Step::Push);
+            let n = lx.plain_run(&input);
+            for &b in &input[..n] {
+                assert_eq!(lx.step(b), Step::Push);
+            }
+            if n < input.len() {
+                let mut probe = lx;
+                assert!(
+                    matches!(probe.step(input[n]), Step::Complete(_) | Step::Error)
+                        || input[n] == b'\\'
+                );
+            }
+        }
     }
 
     #[test]

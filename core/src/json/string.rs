@@ -95,10 +95,31 @@ impl<'a> Chars<'a> {
 
     /// Checks the whole string.
     pub fn validate(tok: &'a [u8]) -> Result<(), StrError> {
+        // Fast path: runs of plain ASCII up to the next backslash need no decoding.
+        let inner = tok.get(1..tok.len().saturating_sub(1)).unwrap_or(&[]);
+        let plain = memchr::memchr(b'\\', inner).unwrap_or(inner.len());
+        if inner.get(..plain).is_some_and(<[u8]>::is_ascii) {
+            if plain == inner.len() {
+                return Ok(());
+            }
+            let mut rest = Chars::new(tok);
+            rest.pos = 1 + plain;
+            for c in rest {
+                c?;
+            }
+            return Ok(());
+        }
         for c in Chars::new(tok) {
             c?;
         }
         Ok(())
+    }
+
+    /// The raw content between the quotes when it contains no escape (then it is also the
+    /// decoded content, for a validated token).
+    pub fn unescaped(tok: &'a [u8]) -> Option<&'a [u8]> {
+        let inner = tok.get(1..tok.len().checked_sub(1)?)?;
+        memchr::memchr(b'\\', inner).is_none().then_some(inner)
     }
 
     fn escape(&mut self) -> Result<u32, StrError> {
@@ -220,8 +241,12 @@ pub fn decode_into(tok: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(n)
 }
 
-/// Compares a string token's decoded content with plain text.
+/// Compares a string token's decoded content with plain text (which must not contain NUL).
 pub fn eq_text(tok: &[u8], text: &[u8]) -> bool {
+    if let Some(raw) = Chars::unescaped(tok) {
+        // Without escapes, a validated token's bytes are its content.
+        return raw == text;
+    }
     let mut it = text.iter();
     for c in Chars::new(tok) {
         match (c, it.next()) {

@@ -117,7 +117,7 @@ impl Lexer {
             State::SqString => b'\'',
             _ => return 0,
         };
-        let special = |b: u8| b == quote || b == b'\\' || b < 0x20 || b >= 0xFE;
+        let special = |b: u8| b == quote || b == b'\\' || !(0x20..0xFE).contains(&b);
         // Eight bytes at a time (SWAR): a word is taken whole when none of its bytes is special.
         const L: u64 = 0x0101_0101_0101_0101;
         const H: u64 = 0x8080_8080_8080_8080;

@@ -72,6 +72,8 @@ fn serde_json_agent(req: &[u8], out: &mut Vec<u8>, file: &mut Vec<u8>) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // QGA_BENCH=substring runs only the matching cases (for profiling one of them).
+    let only = std::env::var("QGA_BENCH").unwrap_or_default();
     let (rounds, scale) = if quick { (3, 1) } else { (15, 20) };
 
     let write_1k = {
@@ -96,7 +98,7 @@ fn main() {
         "{:<26} {:>14} {:>14} {:>8}",
         "request", "qga-core req/s", "serde_json req/s", "ratio"
     );
-    for (name, req) in &cases {
+    for (name, req) in cases.iter().filter(|(n, _)| n.contains(only.as_str())) {
         let mut frame = vec![0u8; 64 * 1024];
         let mut work = vec![0u8; 8192];
         let mut host = FakeHost::new();
@@ -137,6 +139,9 @@ fn main() {
         );
     }
 
+    if !"guest-file-read".contains(only.as_str()) {
+        return;
+    }
     // Streamed file read replies: base64 straight from the host into the output.
     let data: Vec<u8> = (0..4000u32).map(|i| (i * 31) as u8).collect();
     let mut host = FakeHost::new();

@@ -599,11 +599,15 @@ impl<H: Host> Dispatch<'_, '_, H> {
                 &Desc::Text("QMP input must be a JSON object"),
             );
         }
-        let id = msg.get(root, "id");
-        // Top-level members are checked in QDict order, as qmp_dispatch iterates them.
+        // Top-level members are checked in QDict order, as qmp_dispatch iterates them; the id
+        // is looked up first because every error from here on echoes it.
         let mut execute = None;
         let mut arguments = None;
         let n = sort_members(&msg, root, self.scratch).unwrap_or(0);
+        let id = (0..n)
+            .filter_map(|i| sorted_member(&msg, self.scratch, i))
+            .find(|(k, _)| eq_text(msg.bytes(*k), b"id"))
+            .map(|(_, v)| v);
         for i in 0..n {
             let Some((k, v)) = sorted_member(&msg, self.scratch, i) else {
                 continue;

@@ -274,16 +274,15 @@ impl Host for FakeHost {
     fn file_write_data(&mut self, handle: i64, data: &[u8]) -> Result<(), HostError> {
         let h = *self.handle(handle)?;
         let f = self.files.get_mut(h.file).ok_or(HostError::Os(5))?;
-        for (i, &b) in data.iter().enumerate() {
-            let at = h.pos + i;
-            if at < f.data.len() {
-                if let Some(slot) = f.data.get_mut(at) {
-                    *slot = b;
-                }
-            } else {
-                f.data.push(b).map_err(|_| HostError::Os(28))?;
-            }
+        // Overwrite what exists at the position, append the rest (no room: ENOSPC).
+        let len = f.data.len();
+        let (over, tail) = data.split_at(len.saturating_sub(h.pos).min(data.len()));
+        if let Some(dst) = f.data.get_mut(h.pos..h.pos + over.len()) {
+            dst.copy_from_slice(over);
         }
+        f.data
+            .extend_from_slice(tail)
+            .map_err(|_| HostError::Os(28))?;
         self.handle(handle)?.pos += data.len();
         self.written += data.len();
         Ok(())

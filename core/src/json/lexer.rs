@@ -261,6 +261,19 @@ pub(crate) fn next_token(text: &[u8], pos: usize) -> Option<(Tok, usize, usize)>
         b':' => single(Tok::Colon),
         b'"' | b'\'' => {
             let mut i = start + 1;
+            // Most strings are short: a plain loop beats the SIMD search's set-up cost there.
+            while let Some(&c) = text.get(i) {
+                if c == first {
+                    return Some((Tok::Str, start, i + 1));
+                }
+                if c == b'\\' {
+                    i += 2;
+                } else if i - start > 32 {
+                    break;
+                } else {
+                    i += 1;
+                }
+            }
             loop {
                 i += memchr::memchr2(first, b'\\', text.get(i..)?)?;
                 if text.get(i) == Some(&first) {

@@ -130,6 +130,8 @@ pub(crate) enum Desc<'a> {
     Disabled(&'static str, &'static str),
     Arg(ArgError),
     Os(&'static str, i32),
+    /// The host's own text for its last error ([`HostError::Described`]).
+    Described,
     ShutdownMode,
     ReadCount(i64),
     WriteCount(i64),
@@ -358,10 +360,35 @@ impl Write for SinkIo<'_> {
     }
 }
 
+/// What error texts need from the host.
+trait HostText {
+    fn errno_text(&self, errno: i32) -> &'static str;
+    fn described(&self, f: &mut dyn FnMut(&[u8]));
+}
+
+impl<H: Host + ?Sized> HostText for H {
+    fn errno_text(&self, errno: i32) -> &'static str {
+        self.strerror(errno)
+    }
+    fn described(&self, f: &mut dyn FnMut(&[u8])) {
+        self.describe_error(f);
+    }
+}
+
+/// For replies that involve no host (lexer and parser errors).
+struct NoHost;
+
+impl HostText for NoHost {
+    fn errno_text(&self, _: i32) -> &'static str {
+        "Unknown error"
+    }
+    fn described(&self, _: &mut dyn FnMut(&[u8])) {}
+}
+
 fn write_desc(
     w: &mut JsonWriter<'_, SinkIo<'_>>,
     msg: &Msg<'_>,
-    host_errs: &dyn Fn(i32) -> &'static str,
+    host: &dyn HostText,
     desc: &Desc<'_>,
 ) -> Result<(), embedded_io::ErrorKind> {
     let text = |w: &mut JsonWriter<'_, SinkIo<'_>>, s: &str| w.string_part(s.as_bytes());
@@ -482,7 +509,16 @@ fn write_desc(
         }
         Desc::Os(what, errno) => {
             text(w, what)?;
-            text(w, host_errs(errno))?;
+            text(w, host.errno_text(errno))?;
+        }
+        Desc::Described => {
+            let mut r = Ok(());
+            host.described(&mut |bytes| {
+                if r.is_ok() {
+                    r = w.string_part(bytes);
+                }
+            });
+            r?;
         }
         Desc::ShutdownMode => text(
             w,
@@ -519,10 +555,6 @@ pub(crate) fn fmt_i64(v: i64, buf: &mut [u8; 24]) -> &[u8] {
     buf.get(i..).unwrap_or(&[])
 }
 
-fn no_errno(_: i32) -> &'static str {
-    "Unknown error"
-}
-
 /// Writes `{"id": …, "error": {"class": …, "desc": …}}\n` (the `id` part only when given).
 fn error_reply(
     sink: &mut dyn ByteSink,
@@ -532,7 +564,7 @@ fn error_reply(
     class: ErrorClass,
     desc: &Desc<'_>,
 ) {
-    error_reply_with(sink, msg, id, scratch, class, desc, &no_errno);
+    error_reply_with(sink, msg, id, scratch, class, desc, &NoHost);
 }
 
 fn error_reply_with(
@@ -542,7 +574,7 @@ fn error_reply_with(
     scratch: &mut [u8],
     class: ErrorClass,
     desc: &Desc<'_>,
-    strerror: &dyn Fn(i32) -> &'static str,
+    host: &dyn HostText,
 ) {
     let mut io = SinkIo(sink);
     let mut w = JsonWriter::new(&mut io);
@@ -556,7 +588,7 @@ fn error_reply_with(
         }
         w.raw(class.as_str().as_bytes())?;
         w.raw(b"\", \"desc\": ")?;
-        write_desc(&mut w, msg, strerror, desc)?;
+        write_desc(&mut w, msg, host, desc)?;
         w.raw(b"}}\n")
     })();
 }
@@ -583,9 +615,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
         class: ErrorClass,
         desc: &Desc<'_>,
     ) {
-        let host = &*self.host;
-        let strerror = |e: i32| host.strerror(e);
-        error_reply_with(sink, &self.msg, id, self.scratch, class, desc, &strerror);
+        error_reply_with(sink, &self.msg, id, self.scratch, class, desc, &*self.host);
     }
 
     fn dispatch(&mut self, sink: &mut dyn ByteSink) {
@@ -690,6 +720,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
                     Fail::Host(HostError::Unsupported) => Desc::Text(UNSUPPORTED),
                     Fail::Host(HostError::Message(m)) => Desc::Text(m),
                     Fail::Host(HostError::Os(e)) => Desc::Os("", e),
+                    Fail::Host(HostError::Described) => Desc::Described,
                     Fail::Os(what, e) => Desc::Os(what, e),
                     Fail::Desc(d) => d,
                 };
@@ -869,7 +900,9 @@ impl<H: Host> Dispatch<'_, '_, H> {
                 let list = b.get("mountpoints");
                 let mut mounts = StrList::new(msg, list);
                 let n = self.host.fsfreeze_freeze(&mut mounts).map_err(host_err)?;
-                *self.frozen = true;
+                // qemu-ga leaves frozen state again when nothing was frozen ("we may not issue
+                // any FIFREEZE here").
+                *self.frozen = n > 0;
                 Done::Int(n)
             }
             C::FsfreezeThaw => {

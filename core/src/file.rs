@@ -191,9 +191,9 @@ fn canonical_b64(tok: &[u8]) -> Option<&[u8]> {
     let body_len = raw.len() - raw.iter().rev().take(2).take_while(|&&c| c == b'=').count();
     let (body, _) = raw.split_at_checked(body_len)?;
     // A branch-free fold over a table: the compiler vectorises it (payloads are long).
-    let ok = body
-        .iter()
-        .fold(true, |ok, &c| ok & B64_ALPHABET.get(usize::from(c)).copied().unwrap_or(false));
+    let ok = body.iter().fold(true, |ok, &c| {
+        ok & B64_ALPHABET.get(usize::from(c)).copied().unwrap_or(false)
+    });
     ok.then_some(raw)
 }
 

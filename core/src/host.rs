@@ -21,6 +21,9 @@ pub enum HostError {
     Os(i32),
     /// A complete message, sent as the error's `desc`.
     Message(&'static str),
+    /// A message with dynamic parts (a path, a handle) that the host keeps: the agent asks for
+    /// it with [`Host::describe_error`] right away, while writing the reply.
+    Described,
 }
 
 impl core::fmt::Display for HostError {
@@ -29,6 +32,7 @@ impl core::fmt::Display for HostError {
             HostError::Unsupported => f.write_str(UNSUPPORTED),
             HostError::Os(e) => write!(f, "OS error {e}"),
             HostError::Message(m) => f.write_str(m),
+            HostError::Described => f.write_str("(described by the host)"),
         }
     }
 }
@@ -268,6 +272,12 @@ pub trait Host {
     /// The text for an OS error number (strerror).
     fn strerror(&self, errno: i32) -> &'static str {
         "Unknown error"
+    }
+
+    /// The text of the last [`HostError::Described`] this host returned, handed to `write` in
+    /// one or more pieces (bytes as qemu-ga would print them, e.g. a path that is not UTF-8).
+    fn describe_error(&self, write: &mut dyn FnMut(&[u8])) {
+        write(b"unknown error");
     }
 
     /// Called with each executed command's name (qemu-ga logs "<name> called" at info level).

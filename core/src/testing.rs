@@ -60,6 +60,10 @@ pub struct FakeHost {
     pub unsupported: crate::command::CommandSet,
     /// What was asked.
     pub actions: Actions,
+    /// The text given for [`HostError::Described`] errors.
+    pub error_text: &'static str,
+    /// How many filesystems a freeze freezes.
+    pub freezable: i64,
     files: Vec<File, FILES>,
     handles: Vec<Handle, FILES>,
     next_handle: i64,
@@ -80,6 +84,8 @@ impl FakeHost {
             time_ns: 1_795_690_610_553_972_000,
             unsupported: crate::command::CommandSet::EMPTY,
             actions: Actions::default(),
+            error_text: "",
+            freezable: 1,
             files: Vec::new(),
             handles: Vec::new(),
             next_handle: 1000,
@@ -145,6 +151,10 @@ impl FakeHost {
 impl Host for FakeHost {
     fn supported(&self, command: CommandId) -> bool {
         !self.unsupported.contains(command)
+    }
+
+    fn describe_error(&self, write: &mut dyn FnMut(&[u8])) {
+        write(self.error_text.as_bytes());
     }
 
     fn strerror(&self, errno: i32) -> &'static str {
@@ -330,8 +340,8 @@ impl Host for FakeHost {
     fn fsfreeze_freeze(&mut self, _mountpoints: &mut StrList<'_>) -> Result<i64, HostError> {
         self.play(CommandId::FsfreezeFreeze, None)
             .unwrap_or(Ok(()))?;
-        self.actions.frozen = 1;
-        Ok(1)
+        self.actions.frozen = self.freezable;
+        Ok(self.freezable)
     }
 
     fn fsfreeze_thaw(&mut self) -> Result<i64, HostError> {

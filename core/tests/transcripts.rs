@@ -533,3 +533,29 @@ fn scripted_results() {
          {\"id\": 2, \"error\": {\"class\": \"GenericError\", \"desc\": \"child process has failed to shutdown\"}}\n"
     );
 }
+
+#[test]
+fn host_described_errors_and_empty_freeze() {
+    use qga_core::testing::Scripted;
+    let mut host = FakeHost::new();
+    host.error_text = "failed to open file '/x\u{e9}' (mode: 'r'): No such file or directory";
+    host.script(
+        qga_core::CommandId::GetTime,
+        Scripted::Fail(qga_core::HostError::Described),
+    );
+    host.freezable = 0;
+    let out = run_with(
+        host,
+        4096,
+        512,
+        false,
+        b"{\"execute\":\"guest-get-time\"}{\"execute\":\"guest-fsfreeze-freeze\"}{\"execute\":\"guest-fsfreeze-status\"}",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!(
+            "{}{{\"return\": 0}}\n{{\"return\": \"thawed\"}}\n",
+            err("failed to open file '/x\\u00E9' (mode: 'r'): No such file or directory")
+        )
+    );
+}

@@ -1,0 +1,295 @@
+//! `guest-file-*`: handles on open files, with qemu-ga's stdio-stream semantics.
+//!
+//! qemu-ga wraps each file in a C `FILE *`. The parts of stdio that show on the wire are kept:
+//! the sticky end-of-file indicator (set by a short read, cleared by a seek or by switching from
+//! reading to writing; glibc ≥ 2.28 returns nothing from a read while it is set), new files
+//! created with mode 0666 whatever the umask, descriptors made non-blocking, and qemu-ga's
+//! error texts. Data goes straight to the descriptor (no stdio buffer), which only changes when
+//! other processes see the bytes.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+
+use qga_core::HostError;
+use qga_core::host::{Out, ReadPlan, Whence};
+use qga_core::types::{GuestFileSeek, GuestFileWrite};
+use rustix::fs::{Mode, OFlags, SeekFrom};
+use rustix::io::Errno;
+
+use super::{message, os_message};
+use crate::logging::debug;
+use crate::state::StateFiles;
+
+/// Which way the stream was last used (qemu-ga's `RW_STATE_*`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum RwState {
+    New,
+    Reading,
+    Writing,
+}
+
+struct GuestFile {
+    fd: OwnedFd,
+    state: RwState,
+    eof: bool,
+    /// Data of the read in progress and how much of it was handed out.
+    pending: Vec<u8>,
+    taken: usize,
+    /// Bytes written by the write in progress.
+    written: i64,
+}
+
+/// The open files.
+pub struct Files {
+    state: StateFiles,
+    next_handle: i64,
+    open: BTreeMap<i64, GuestFile>,
+}
+
+fn not_found(handle: i64) -> HostError {
+    message(
+        format!("handle '{handle}' has not been found"),
+        HostError::Message("handle has not been found"),
+    )
+}
+
+/// qemu-ga's `guest_file_open_modes`.
+fn open_flags(mode: &[u8]) -> Option<OFlags> {
+    let rw = match mode {
+        b"r" | b"rb" => OFlags::RDONLY,
+        b"w" | b"wb" => OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC,
+        b"a" | b"ab" => OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND,
+        b"r+" | b"rb+" | b"r+b" => OFlags::RDWR,
+        b"w+" | b"wb+" | b"w+b" => OFlags::RDWR | OFlags::CREATE | OFlags::TRUNC,
+        b"a+" | b"ab+" | b"a+b" => OFlags::RDWR | OFlags::CREATE | OFlags::APPEND,
+        _ => return None,
+    };
+    Some(rw | OFlags::CLOEXEC)
+}
+
+impl Files {
+    /// No open files; handles start at `next_handle`.
+    pub fn new(state: StateFiles, next_handle: i64) -> Self {
+        Files {
+            state,
+            next_handle,
+            open: BTreeMap::new(),
+        }
+    }
+
+    fn get(&mut self, handle: i64) -> Result<&mut GuestFile, HostError> {
+        self.open.get_mut(&handle).ok_or_else(|| not_found(handle))
+    }
+
+    /// `guest-file-open` (qemu-ga's `safe_open_or_create` and `guest_file_handle_add`).
+    pub fn open(&mut self, path: &[u8], mode: &[u8]) -> Result<i64, HostError> {
+        let shown_mode = String::from_utf8_lossy(mode);
+        let Some(mut flags) = open_flags(mode) else {
+            return Err(message(
+                format!("invalid file open mode '{shown_mode}'"),
+                HostError::Message("invalid file open mode"),
+            ));
+        };
+        let path_os = OsStr::from_bytes(path);
+        let shown_path = String::from_utf8_lossy(path);
+        let open_failed = |e: Errno| {
+            os_message(
+                &format!("failed to open file '{shown_path}' (mode: '{shown_mode}')"),
+                e.raw_os_error(),
+            )
+        };
+        // Create exclusively first, so that a new file can get mode 0666 whatever the umask;
+        // an existing file is then opened as it is.
+        let mut created = false;
+        let fd = if flags.contains(OFlags::CREATE) {
+            match rustix::fs::open(path_os, flags | OFlags::EXCL, Mode::empty()) {
+                Ok(fd) => {
+                    created = true;
+                    fd
+                }
+                Err(Errno::EXIST) => {
+                    flags.remove(OFlags::CREATE);
+                    rustix::fs::open(path_os, flags, Mode::empty()).map_err(open_failed)?
+                }
+                Err(e) => return Err(open_failed(e)),
+            }
+        } else {
+            rustix::fs::open(path_os, flags, Mode::empty()).map_err(open_failed)?
+        };
+        if created && let Err(e) = rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o666)) {
+            drop(fd);
+            let _ = rustix::fs::unlink(path_os);
+            return Err(os_message(
+                &format!(
+                    "failed to set permission 0666 on new file '{shown_path}' (mode: '{shown_mode}')"
+                ),
+                e.raw_os_error(),
+            ));
+        }
+        // Non-blocking, so that reading a named pipe cannot hang the agent.
+        let fl = rustix::fs::fcntl_getfl(&fd).unwrap_or(OFlags::empty());
+        if let Err(e) = rustix::fs::fcntl_setfl(&fd, fl | OFlags::NONBLOCK) {
+            return Err(os_message("Failed to set FD nonblocking", e.raw_os_error()));
+        }
+        let handle = self.next_handle;
+        self.next_handle = self.next_handle.saturating_add(1);
+        if !self.state.store(self.next_handle) {
+            return Err(HostError::Message(
+                "failed to commit persistent state to disk",
+            ));
+        }
+        self.open.insert(
+            handle,
+            GuestFile {
+                fd,
+                state: RwState::New,
+                eof: false,
+                pending: Vec::new(),
+                taken: 0,
+                written: 0,
+            },
+        );
+        debug!("guest-file-open, handle: {handle}");
+        Ok(handle)
+    }
+
+    /// `guest-file-close`.
+    pub fn close(&mut self, handle: i64) -> Result<(), HostError> {
+        self.open
+            .remove(&handle)
+            .map(drop)
+            .ok_or_else(|| not_found(handle))
+    }
+
+    /// `guest-file-read`: reads up to `count` bytes now (the reply needs the count first).
+    pub fn read_begin(&mut self, handle: i64, count: usize) -> Result<ReadPlan, HostError> {
+        let f = self.get(handle)?;
+        f.state = RwState::New;
+        f.pending.clear();
+        f.taken = 0;
+        if !f.eof {
+            if f.pending.try_reserve_exact(count).is_err() {
+                return Err(HostError::Os(12));
+            }
+            f.pending.resize(count, 0);
+            let mut got = 0;
+            while got < count {
+                match rustix::io::read(&f.fd, f.pending.get_mut(got..).unwrap_or(&mut [])) {
+                    Ok(0) => {
+                        f.eof = true;
+                        break;
+                    }
+                    Ok(n) => got += n,
+                    Err(Errno::INTR) => {}
+                    Err(e) => {
+                        f.pending.clear();
+                        return Err(os_message("failed to read file", e.raw_os_error()));
+                    }
+                }
+            }
+            f.pending.truncate(got);
+        }
+        f.state = RwState::Reading;
+        Ok(ReadPlan {
+            count: f.pending.len(),
+            eof: f.eof,
+        })
+    }
+
+    /// `guest-file-read`: hands out the data read by [`Files::read_begin`].
+    pub fn read_data(&mut self, handle: i64, buf: &mut [u8]) -> Result<usize, HostError> {
+        let f = self.get(handle)?;
+        let rest = f.pending.get(f.taken..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        f.taken += n;
+        if f.taken >= f.pending.len() {
+            f.pending = Vec::new();
+            f.taken = 0;
+        }
+        Ok(n)
+    }
+
+    /// `guest-file-write`: checks the handle; switching from reading to writing repositions the
+    /// stream (which clears end-of-file), as stdio requires.
+    pub fn write_begin(&mut self, handle: i64) -> Result<(), HostError> {
+        let f = self.get(handle)?;
+        if f.state == RwState::Reading {
+            rustix::fs::seek(&f.fd, SeekFrom::Current(0))
+                .map_err(|e| os_message("failed to seek file", e.raw_os_error()))?;
+            f.eof = false;
+            f.state = RwState::New;
+        }
+        f.written = 0;
+        Ok(())
+    }
+
+    /// `guest-file-write`: writes one decoded piece.
+    pub fn write_data(&mut self, handle: i64, mut data: &[u8]) -> Result<(), HostError> {
+        let f = self.get(handle)?;
+        while !data.is_empty() {
+            match rustix::io::write(&f.fd, data) {
+                Ok(n) => {
+                    f.written += i64::try_from(n).unwrap_or(0);
+                    data = data.get(n..).unwrap_or(&[]);
+                }
+                Err(Errno::INTR) => {}
+                Err(e) => {
+                    f.state = RwState::Writing;
+                    return Err(os_message("failed to write to file", e.raw_os_error()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `guest-file-write`: the reply.
+    pub fn write_end(&mut self, handle: i64, out: &mut Out<'_>) -> Result<(), HostError> {
+        let f = self.get(handle)?;
+        f.state = RwState::Writing;
+        out.value(&GuestFileWrite {
+            count: f.written,
+            eof: f.eof,
+        });
+        Ok(())
+    }
+
+    /// `guest-file-seek`.
+    pub fn seek(
+        &mut self,
+        handle: i64,
+        offset: i64,
+        whence: Whence,
+        out: &mut Out<'_>,
+    ) -> Result<(), HostError> {
+        let f = self.get(handle)?;
+        let from = match whence {
+            Whence::Set => SeekFrom::Start(
+                u64::try_from(offset)
+                    .map_err(|_| HostError::Message("failed to seek file: Invalid argument"))?,
+            ),
+            Whence::Cur => SeekFrom::Current(offset),
+            Whence::End => SeekFrom::End(offset),
+        };
+        // clearerr() follows the seek whatever its outcome.
+        f.eof = false;
+        let position = rustix::fs::seek(&f.fd, from)
+            .map_err(|e| os_message("failed to seek file", e.raw_os_error()))?;
+        out.value(&GuestFileSeek {
+            eof: false,
+            position: i64::try_from(position).unwrap_or(i64::MAX),
+        });
+        Ok(())
+    }
+
+    /// `guest-file-flush`: nothing is buffered here; the stream just forgets its direction.
+    pub fn flush(&mut self, handle: i64) -> Result<(), HostError> {
+        let f = self.get(handle)?;
+        f.state = RwState::New;
+        Ok(())
+    }
+}

@@ -13,16 +13,23 @@ step "toolchain: targets and components"
 rustup target add thumbv7em-none-eabihf x86_64-unknown-linux-musl >/dev/null
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-if [ ! -x /usr/sbin/qemu-ga ]; then
-  step "installing the reference agent (Debian qemu-guest-agent)"
+# Debian packages: the reference agent (differential tests) and what the real-VM test boots.
+need=()
+[ -x /usr/sbin/qemu-ga ] || need+=(qemu-guest-agent)
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[ -x /bin/busybox ] && busybox --list 2>/dev/null | grep -qx insmod || need+=(busybox-static)
+command -v cpio >/dev/null || need+=(cpio)
+ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
+if [ ${#need[@]} -gt 0 ]; then
+  step "installing ${need[*]}"
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-guest-agent >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
-    echo "cannot install qemu-guest-agent (not root or no apt-get)"
+    echo "cannot install ${need[*]} (not root or no apt-get): the tests that need them will skip"
   fi
 fi
-# In CI the differential tests must not skip.
-if [ "${CI:-}" = "true" ]; then export QGA_REQUIRE_REFERENCE=1; fi
+# In CI the differential and VM tests must not skip.
+if [ "${CI:-}" = "true" ]; then export QGA_REQUIRE_REFERENCE=1 QGA_REQUIRE_VM=1; fi
 
 step "MSRV: qga-core on Rust 1.88"
 rustup toolchain install 1.88.0 --profile minimal >/dev/null 2>&1 || true
@@ -46,6 +53,10 @@ done
 
 step "code size on thumbv7em (figure quoted in the README)"
 core/nostd-check/size.sh
+
+step "static qga for x86_64-unknown-linux-musl (what the VM test boots; size in the README)"
+cargo build --profile min --target x86_64-unknown-linux-musl -p qga --bin qga
+ls -l "$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/min/qga"
 
 step "tests (core units, transcripts, corpus, differential against qemu-ga)"
 cargo test -p qga-core --features testing

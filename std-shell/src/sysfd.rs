@@ -4,15 +4,12 @@
 //! * [`adopt`]: taking ownership of a descriptor inherited by number (systemd socket activation
 //!   hands the listening socket over as fd 3; the daemonizing parent hands its channel to the
 //!   child the same way).
-//! * [`VsockAddr`]: a `sockaddr_vm` for `bind()`; rustix 1.1 knows `AF_VSOCK` but has no vsock
-//!   address type.
 //! * [`fifreeze`], [`fithaw`], [`fitrim`]: the filesystem ioctls, which rustix has no wrappers
 //!   for (its generic `ioctl` is `unsafe` because the argument layout is the caller's promise).
 
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use rustix::io::{FdFlags, fcntl_getfd, fcntl_setfd};
-use rustix::net::addr::{SocketAddrArg, SocketAddrLen, SocketAddrOpaque};
 
 /// Takes ownership of the inherited descriptor `raw` and marks it close-on-exec (qemu's
 /// `check_socket_activation` does the same, so children such as `guest-exec` programs do not
@@ -39,48 +36,6 @@ pub fn adopt(raw: RawFd) -> std::io::Result<OwnedFd> {
     // this process on purpose and is owned by nothing else in it, so making it an `OwnedFd` (and
     // closing it on drop) cannot close a descriptor another owner uses.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-}
-
-/// Linux's `struct sockaddr_vm` (16 bytes).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct SockaddrVm {
-    family: u16,
-    reserved1: u16,
-    port: u32,
-    cid: u32,
-    flags: u8,
-    zero: [u8; 3],
-}
-
-/// A vsock address (`<cid>:<port>`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VsockAddr {
-    /// Context id (`VMADDR_CID_ANY` to listen on every local cid).
-    pub cid: u32,
-    /// Port.
-    pub port: u32,
-}
-
-// SAFETY: `with_sockaddr` hands `f` a pointer to a fully initialised `sockaddr_vm` on the stack
-// and its exact size; the pointer is valid for the whole call, as the trait requires.
-#[allow(unsafe_code)]
-unsafe impl SocketAddrArg for VsockAddr {
-    unsafe fn with_sockaddr<R>(
-        &self,
-        f: impl FnOnce(*const SocketAddrOpaque, SocketAddrLen) -> R,
-    ) -> R {
-        let addr = SockaddrVm {
-            family: rustix::net::AddressFamily::VSOCK.as_raw(),
-            reserved1: 0,
-            port: self.port,
-            cid: self.cid,
-            flags: 0,
-            zero: [0; 3],
-        };
-        let len = SocketAddrLen::try_from(std::mem::size_of::<SockaddrVm>()).unwrap_or(16);
-        f(std::ptr::from_ref(&addr).cast::<SocketAddrOpaque>(), len)
-    }
 }
 
 /// `_IOWR('X', 119, int)`: `FIFREEZE`.
@@ -147,11 +102,6 @@ pub fn fitrim(fd: BorrowedFd<'_>, range: &mut FstrimRange) -> rustix::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sockaddr_vm_layout() {
-        assert_eq!(std::mem::size_of::<SockaddrVm>(), 16);
-    }
 
     #[test]
     fn fs_ioctl_numbers() {

@@ -26,11 +26,13 @@ pub mod cases;
 pub mod core_side;
 pub mod corpus;
 pub mod escape;
+pub mod hostile;
 pub mod process;
 pub mod qdict;
 pub mod reply;
 pub mod socket;
 pub mod tempdir;
+pub mod vm;
 
 pub use core_side::{CoreAgent, CoreBuffers, core_exchange, new_core_agent};
 pub use process::{AgentProcess, Privileges, ReferenceAgent, SocketAgent, require_reference};

@@ -39,6 +39,15 @@ pub(crate) fn message(text: String, fallback: HostError) -> HostError {
     HostError::Described
 }
 
+/// The text of the last [`HostError::Described`] (what the engine will be handed).
+#[cfg(test)]
+pub(crate) fn last_error() -> String {
+    LAST_ERROR
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 /// `error_setg_errno`: "text: strerror".
 pub(crate) fn os_message(text: &str, errno: i32) -> HostError {
     message(

@@ -33,7 +33,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use crate::config::io_message;
 use crate::logging::{debug, warning};
 use crate::signals::Signals;
-use crate::sysfd::VsockAddr;
+use qga::vsock::VsockAddr;
 
 /// qemu-ga's transport methods.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -360,3 +360,21 @@ fn raw_arguments_are_checked_and_sent_verbatim() {
         b"{\"execute\": \"guest-sync\", \"arguments\":  {\"id\": 5} , \"id\": 9}\n"
     );
 }
+
+#[test]
+fn assume_synced_and_release() {
+    let mut buf = [0u8; 256];
+    let mut c = Client::new(&mut buf[..], ClientConfig::default());
+    c.assume_synced();
+    assert!(c.is_ready());
+    let mut wire = Vec::new();
+    c.write_request(0, "guest-ping", None::<&()>, 3, &mut wire)
+        .unwrap();
+    assert_eq!(
+        feed(&mut c, 1, b"{\"return\": {}, \"id\": 3}\n", 4),
+        Some(Outcome::Return)
+    );
+    assert!(c.reply().is_some());
+    c.release();
+    assert!(c.reply().is_none());
+}

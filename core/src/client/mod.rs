@@ -316,6 +316,25 @@ impl<B: FrameBuffer> Client<B> {
         self.state == State::Ready
     }
 
+    /// Treats the channel as synchronised without a sync (for a channel nobody used before).
+    /// A stale reply, or half a request left in the agent by an earlier client, can then be
+    /// taken for (or corrupt) the next exchange, so prefer [`Client::write_sync`].
+    pub fn assume_synced(&mut self) {
+        self.stream = Streamer::default();
+        self.reply = None;
+        self.deadline = None;
+        self.state = State::Ready;
+    }
+
+    /// Gives memory back: drops the last reply and lets a growable buffer shrink. Call it when
+    /// idle after a large reply.
+    pub fn release(&mut self) {
+        if matches!(self.state, State::Ready | State::Unsynced) {
+            self.reply = None;
+            self.buf.release();
+        }
+    }
+
     /// When [`Client::handle_timeout`] must be called (milliseconds, the caller's clock).
     pub fn deadline(&self) -> Option<u64> {
         self.deadline
@@ -659,6 +678,12 @@ impl<B: FrameBuffer> Client<B> {
         let (len, is_error) = self.reply.ok_or(de::DeError::Invalid)?;
         if is_error {
             return Err(de::DeError::Invalid);
+        }
+        // Decoded strings and base64 payloads are never longer than their JSON text: an arena
+        // as large as the reply always suffices (a fixed buffer may still be too small).
+        let need = len.saturating_mul(2);
+        if self.buf.bytes().len() < need {
+            self.buf.grow(need);
         }
         let (text, arena) = self.buf.bytes_mut().split_at_mut(len);
         let msg = Msg { text: &*text };

@@ -2,9 +2,11 @@
 //!
 //! qemu-ga wraps each file in a C `FILE *`. The parts of stdio that show on the wire are kept:
 //! the sticky end-of-file indicator (set by a short read, cleared by a seek or by switching from
-//! reading to writing; glibc ≥ 2.28 returns nothing from a read while it is set), new files
-//! created with mode 0666 whatever the umask, descriptors made non-blocking, and qemu-ga's
-//! error texts. Data goes straight to the descriptor (no stdio buffer), which only changes when
+//! reading to writing; glibc ≥ 2.28 returns nothing from a read while it is set), descriptors
+//! made non-blocking, and qemu-ga's error texts. Two deliberate differences: new files get mode
+//! 0644 whatever the umask (qemu-ga makes them 0666, writable by every local user), and at most
+//! [`MAX_OPEN`] handles are open at once (qemu-ga stops only at the process's descriptor
+//! limit, after which the agent itself can no longer open anything). Data goes straight to the descriptor (no stdio buffer), which only changes when
 //! other processes see the bytes.
 
 use std::collections::BTreeMap;
@@ -55,6 +57,12 @@ fn not_found(handle: i64) -> HostError {
     )
 }
 
+/// Most guest files open at once.
+pub const MAX_OPEN: usize = 1024;
+
+/// Mode of files `guest-file-open` creates (qemu-ga: 0666).
+const NEW_FILE_MODE: u32 = 0o644;
+
 /// qemu-ga's `guest_file_open_modes`.
 fn open_flags(mode: &[u8]) -> Option<OFlags> {
     let rw = match mode {
@@ -92,6 +100,11 @@ impl Files {
                 HostError::Message("invalid file open mode"),
             ));
         };
+        if self.open.len() >= MAX_OPEN {
+            return Err(HostError::Message(
+                "too many open files: at most 1024 guest files may be open at once (close some with guest-file-close)",
+            ));
+        }
         let path_os = OsStr::from_bytes(path);
         let shown_path = String::from_utf8_lossy(path);
         let open_failed = |e: Errno| {
@@ -100,7 +113,7 @@ impl Files {
                 e.raw_os_error(),
             )
         };
-        // Create exclusively first, so that a new file can get mode 0666 whatever the umask;
+        // Create exclusively first, so that a new file gets its mode whatever the umask;
         // an existing file is then opened as it is.
         let mut created = false;
         let fd = if flags.contains(OFlags::CREATE) {
@@ -118,12 +131,12 @@ impl Files {
         } else {
             rustix::fs::open(path_os, flags, Mode::empty()).map_err(open_failed)?
         };
-        if created && let Err(e) = rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o666)) {
+        if created && let Err(e) = rustix::fs::fchmod(&fd, Mode::from_raw_mode(NEW_FILE_MODE)) {
             drop(fd);
             let _ = rustix::fs::unlink(path_os);
             return Err(os_message(
                 &format!(
-                    "failed to set permission 0666 on new file '{shown_path}' (mode: '{shown_mode}')"
+                    "failed to set permission 0644 on new file '{shown_path}' (mode: '{shown_mode}')"
                 ),
                 e.raw_os_error(),
             ));

@@ -326,49 +326,49 @@ pub fn usage(argv0: &OsStr) -> Vec<u8> {
     out.extend_from_slice(argv0.as_bytes());
     out.extend_from_slice(
         format!(
-            " [-m <method> -p <path>] [<options>]\n\
-qga {version}: a QEMU Guest Agent for Linux\n\
-Compatible with qemu-ga's command line, configuration file and protocol\n\
-\n\
-  -c, --config=PATH configuration file path (default is\n\
-                    {CONF_DEFAULT}\n\
-                    unless overridden by the QGA_CONF environment variable)\n\
-  -m, --method      transport method: one of unix-listen, virtio-serial,\n\
-                    isa-serial, or vsock-listen (virtio-serial is the default)\n\
-  -p, --path        device/socket path (the default for virtio-serial is:\n\
-                    {VIRTIO_PATH_DEFAULT},\n\
-                    the default for isa-serial is:\n\
-                    {SERIAL_PATH_DEFAULT}).\n\
-                    Socket addresses for vsock-listen are written as\n\
-                    <cid>:<port>.\n\
-  -l, --logfile     set logfile path, logs to stderr by default\n\
-  -f, --pidfile     specify pidfile (default is {PIDFILE_DEFAULT})\n\
-  -F, --fsfreeze-hook\n\
-                    enable fsfreeze hook. Accepts an optional argument that\n\
-                    specifies script to run on freeze/thaw. Script will be\n\
-                    called with 'freeze'/'thaw' arguments accordingly.\n\
-                    (default is {FSFREEZE_HOOK_DEFAULT})\n\
-                    If using -F with an argument, do not follow -F with a\n\
-                    space.\n\
-                    (for example: -F/var/run/fsfreezehook.sh)\n\
-  -t, --statedir    specify dir to store state information (absolute paths\n\
-                    only, default is {STATE_DIR_DEFAULT})\n\
-  -v, --verbose     enable verbose logging (info and above)\n\
-  --debug           enable debug logging (all messages)\n\
-  -V, --version     print version information and exit\n\
-  -d, --daemonize   become a daemon\n\
-  -b, --block-rpcs  comma-separated list of RPCs to disable (no spaces,\n\
-                    use \"--block-rpcs=help\" to list available RPCs)\n\
-  -a, --allow-rpcs  comma-separated list of RPCs to enable (no spaces,\n\
-                    use \"--allow-rpcs=help\" to list available RPCs)\n\
-  -D, --dump-conf   dump a qemu-ga config file based on current config\n\
-                    options / command-line parameters to stdout\n\
-  -r, --retry-path  attempt re-opening path if it's unavailable or closed\n\
-                    due to an error which may be recoverable in the future\n\
-                    (virtio-serial driver re-install, serial device hot\n\
-                    plug/unplug, etc.)\n\
-  -h, --help        display this help and exit\n\
-\n\
+            " [-m <method> -p <path>] [<options>]
+qga {version}: a QEMU Guest Agent for Linux
+Compatible with qemu-ga's command line, configuration file and protocol
+
+  -c, --config=PATH configuration file path (default is
+                    {CONF_DEFAULT}
+                    unless overridden by the QGA_CONF environment variable)
+  -m, --method      transport method: one of unix-listen, virtio-serial,
+                    isa-serial, or vsock-listen (virtio-serial is the default)
+  -p, --path        device/socket path (the default for virtio-serial is:
+                    {VIRTIO_PATH_DEFAULT},
+                    the default for isa-serial is:
+                    {SERIAL_PATH_DEFAULT}).
+                    Socket addresses for vsock-listen are written as
+                    <cid>:<port>.
+  -l, --logfile     set logfile path, logs to stderr by default
+  -f, --pidfile     specify pidfile (default is {PIDFILE_DEFAULT})
+  -F, --fsfreeze-hook
+                    enable fsfreeze hook. Accepts an optional argument that
+                    specifies script to run on freeze/thaw. Script will be
+                    called with 'freeze'/'thaw' arguments accordingly.
+                    (default is {FSFREEZE_HOOK_DEFAULT})
+                    If using -F with an argument, do not follow -F with a
+                    space.
+                    (for example: -F/var/run/fsfreezehook.sh)
+  -t, --statedir    specify dir to store state information (absolute paths
+                    only, default is {STATE_DIR_DEFAULT})
+  -v, --verbose     enable verbose logging (info and above)
+  --debug           enable debug logging (all messages)
+  -V, --version     print version information and exit
+  -d, --daemonize   become a daemon
+  -b, --block-rpcs  comma-separated list of RPCs to disable (no spaces,
+                    use \"--block-rpcs=help\" to list available RPCs)
+  -a, --allow-rpcs  comma-separated list of RPCs to enable (no spaces,
+                    use \"--allow-rpcs=help\" to list available RPCs)
+  -D, --dump-conf   dump a qemu-ga config file based on current config
+                    options / command-line parameters to stdout
+  -r, --retry-path  attempt re-opening path if it's unavailable or closed
+                    due to an error which may be recoverable in the future
+                    (virtio-serial driver re-install, serial device hot
+                    plug/unplug, etc.)
+  -h, --help        display this help and exit
+
 qga is licensed under the MIT or Apache-2.0 license; it is not part of QEMU.\n",
             version = env!("CARGO_PKG_VERSION"),
         )
@@ -387,6 +387,14 @@ pub fn version() -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn usage_keeps_qemu_gas_indentation() {
+        let text = String::from_utf8(usage(OsStr::new("qga"))).unwrap();
+        assert!(text.contains("\n  -m, --method      transport method: one of unix-listen, virtio-serial,\n                    isa-serial, or vsock-listen (virtio-serial is the default)\n"));
+        assert!(text.contains("\n  -h, --help        display this help and exit\n"));
+    }
+
     use super::*;
     use std::io::Write;
 

@@ -32,13 +32,29 @@ enum RwState {
     Writing,
 }
 
+impl GuestFile {
+    /// A streamed read whose reply was abandoned (the host went away mid-reply) still consumed
+    /// its bytes in qemu-ga, whose fread() ran before the reply: skip what was not streamed.
+    fn settle_direct(&mut self) {
+        if self.direct > 0 {
+            let skip = i64::try_from(self.direct).unwrap_or(i64::MAX);
+            let _ = rustix::fs::seek(&self.fd, SeekFrom::Current(skip));
+            self.direct = 0;
+        }
+    }
+}
+
 struct GuestFile {
     fd: OwnedFd,
     state: RwState,
     eof: bool,
-    /// Data of the read in progress and how much of it was handed out.
+    /// Data of the read in progress and how much of it was handed out (files whose size
+    /// cannot be known in advance: procfs, pipes, devices).
     pending: Vec<u8>,
     taken: usize,
+    /// Bytes of the read in progress still to come straight from the descriptor (regular
+    /// files: nothing is buffered).
+    direct: usize,
     /// Bytes written by the write in progress.
     written: i64,
 }
@@ -48,6 +64,19 @@ pub struct Files {
     state: StateFiles,
     next_handle: i64,
     open: BTreeMap<i64, GuestFile>,
+}
+
+/// Bytes between the position and the end of a regular file with a non-zero size; `None` for
+/// anything else (or when the size says nothing, as procfs and sysfs files report 0).
+fn regular_file_left(fd: &OwnedFd) -> Option<u64> {
+    let st = rustix::fs::fstat(fd).ok()?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile
+        || st.st_size <= 0
+    {
+        return None;
+    }
+    let pos = rustix::fs::seek(fd, SeekFrom::Current(0)).ok()?;
+    Some(u64::try_from(st.st_size).ok()?.saturating_sub(pos))
 }
 
 fn not_found(handle: i64) -> HostError {
@@ -161,6 +190,7 @@ impl Files {
                 eof: false,
                 pending: Vec::new(),
                 taken: 0,
+                direct: 0,
                 written: 0,
             },
         );
@@ -179,31 +209,58 @@ impl Files {
     /// `guest-file-read`: reads up to `count` bytes now (the reply needs the count first).
     pub fn read_begin(&mut self, handle: i64, count: usize) -> Result<ReadPlan, HostError> {
         let f = self.get(handle)?;
+        f.settle_direct();
         f.state = RwState::New;
-        f.pending.clear();
+        f.pending = Vec::new();
         f.taken = 0;
-        if !f.eof {
-            if f.pending.try_reserve_exact(count).is_err() {
-                return Err(HostError::Os(12));
-            }
-            f.pending.resize(count, 0);
-            let mut got = 0;
-            while got < count {
-                match rustix::io::read(&f.fd, f.pending.get_mut(got..).unwrap_or(&mut [])) {
-                    Ok(0) => {
-                        f.eof = true;
-                        break;
-                    }
-                    Ok(n) => got += n,
-                    Err(Errno::INTR) => {}
-                    Err(e) => {
-                        f.pending.clear();
-                        return Err(os_message("failed to read file", e.raw_os_error()));
-                    }
-                }
-            }
-            f.pending.truncate(got);
+        f.direct = 0;
+        if f.eof {
+            // glibc's sticky end-of-file: nothing is read until a seek clears it.
+            f.state = RwState::Reading;
+            return Ok(ReadPlan {
+                count: 0,
+                eof: true,
+            });
         }
+        // A regular file with a size: the reply's count is known from the size and the
+        // position, and the data streams from the descriptor into the reply in pieces, so a
+        // 48 MiB read needs no 48 MiB buffer. fread() would return the same count and eof.
+        if let Some(left) = regular_file_left(&f.fd) {
+            if left > 0 {
+                let n = usize::try_from(left).unwrap_or(usize::MAX).min(count);
+                f.direct = n;
+                f.eof = n < count;
+                f.state = RwState::Reading;
+                return Ok(ReadPlan {
+                    count: n,
+                    eof: f.eof,
+                });
+            }
+        }
+        // Anything else (procfs files report size 0, pipes, devices): read what is there now,
+        // up to `count`, growing the buffer only as data arrives.
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 65536];
+        while got.len() < count {
+            let want = (count - got.len()).min(chunk.len());
+            match rustix::io::read(&f.fd, chunk.get_mut(..want).unwrap_or(&mut [])) {
+                Ok(0) => {
+                    f.eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    if got.try_reserve(n).is_err() {
+                        return Err(HostError::Os(12));
+                    }
+                    got.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+                }
+                Err(Errno::INTR) => {}
+                // A non-blocking pipe with nothing more for now: a short read, as fread's.
+                Err(Errno::AGAIN) => break,
+                Err(e) => return Err(os_message("failed to read file", e.raw_os_error())),
+            }
+        }
+        f.pending = got;
         f.state = RwState::Reading;
         Ok(ReadPlan {
             count: f.pending.len(),
@@ -211,9 +268,26 @@ impl Files {
         })
     }
 
-    /// `guest-file-read`: hands out the data read by [`Files::read_begin`].
+    /// `guest-file-read`, data: the next bytes of the planned read.
     pub fn read_data(&mut self, handle: i64, buf: &mut [u8]) -> Result<usize, HostError> {
         let f = self.get(handle)?;
+        if f.direct > 0 {
+            let want = f.direct.min(buf.len());
+            loop {
+                match rustix::io::read(&f.fd, buf.get_mut(..want).unwrap_or(&mut [])) {
+                    Ok(n) => {
+                        // 0 means the file shrank under us: the engine pads the promised count.
+                        f.direct = if n == 0 { 0 } else { f.direct - n };
+                        return Ok(n);
+                    }
+                    Err(Errno::INTR) => {}
+                    Err(e) => {
+                        f.direct = 0;
+                        return Err(os_message("failed to read file", e.raw_os_error()));
+                    }
+                }
+            }
+        }
         let rest = f.pending.get(f.taken..).unwrap_or(&[]);
         let n = rest.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
@@ -231,6 +305,7 @@ impl Files {
     /// stream (which clears end-of-file), as stdio requires.
     pub fn write_begin(&mut self, handle: i64) -> Result<(), HostError> {
         let f = self.get(handle)?;
+        f.settle_direct();
         if f.state == RwState::Reading {
             rustix::fs::seek(&f.fd, SeekFrom::Current(0))
                 .map_err(|e| os_message("failed to seek file", e.raw_os_error()))?;
@@ -280,6 +355,7 @@ impl Files {
         out: &mut Out<'_>,
     ) -> Result<(), HostError> {
         let f = self.get(handle)?;
+        f.settle_direct();
         let from = match whence {
             Whence::Set => SeekFrom::Start(
                 u64::try_from(offset)

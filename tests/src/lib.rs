@@ -23,6 +23,7 @@
 )]
 
 pub mod cases;
+pub mod difffuzz;
 pub mod core_side;
 pub mod corpus;
 pub mod escape;

@@ -23,9 +23,9 @@
 )]
 
 pub mod cases;
-pub mod difffuzz;
 pub mod core_side;
 pub mod corpus;
+pub mod difffuzz;
 pub mod escape;
 pub mod hostile;
 pub mod process;

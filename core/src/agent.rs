@@ -134,6 +134,8 @@ pub(crate) enum Desc<'a> {
     Described,
     ShutdownMode,
     ReadCount(i64),
+    /// `invalid whence code <n>`.
+    Whence(i64),
     WriteCount(i64),
 }
 
@@ -524,6 +526,10 @@ fn write_desc(
             w,
             "mode is invalid (valid values are: halt|powerdown|reboot",
         )?,
+        Desc::Whence(code) => {
+            text(w, "invalid whence code ")?;
+            int(w, code)?;
+        }
         Desc::ReadCount(c) | Desc::WriteCount(c) => {
             text(w, "value '")?;
             int(w, c)?;
@@ -841,6 +847,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
             }
             C::FileRead => {
                 let handle = int("handle").unwrap_or(0);
+                self.host.file_handle(handle).map_err(host_err)?;
                 let count = int("count").unwrap_or(FILE_READ_DEFAULT);
                 if !(0..=FILE_READ_MAX).contains(&count) {
                     return Err((ErrorClass::GenericError, Fail::Desc(Desc::ReadCount(count))));
@@ -860,6 +867,8 @@ impl<H: Host> Dispatch<'_, '_, H> {
                 Done::Streamed
             }
             C::FileSeek => {
+                let handle = int("handle").unwrap_or(0);
+                self.host.file_handle(handle).map_err(host_err)?;
                 let whence_v = b.get("whence");
                 let whence = match whence_v {
                     Some(v) if v.tok == Tok::Str => {
@@ -876,11 +885,11 @@ impl<H: Host> Dispatch<'_, '_, H> {
                         crate::json::parse::Num::Int(0) => Whence::Set,
                         crate::json::parse::Num::Int(1) => Whence::Cur,
                         crate::json::parse::Num::Int(2) => Whence::End,
+                        crate::json::parse::Num::Int(code) => {
+                            return Err((ErrorClass::GenericError, Fail::Desc(Desc::Whence(code))));
+                        }
                         _ => {
-                            return Err((
-                                ErrorClass::GenericError,
-                                Fail::Desc(Desc::Text("invalid whence code")),
-                            ));
+                            return Err((ErrorClass::GenericError, Fail::Desc(Desc::Whence(0))));
                         }
                     },
                     None => Whence::Set,

@@ -25,7 +25,7 @@ impl Rng {
     }
 
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -34,7 +34,7 @@ impl Rng {
 
     /// A number in `0..n` (`n` > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 
     /// True with probability `p` percent.
@@ -126,7 +126,11 @@ fn number(rng: &mut Rng, out: &mut Vec<u8>) {
         9 => b"1e309",
         10 => b"0.1",
         _ => {
-            out.extend_from_slice((rng.next() as i64 >> rng.below(60)).to_string().as_bytes());
+            out.extend_from_slice(
+                (rng.next_u64() as i64 >> rng.below(60))
+                    .to_string()
+                    .as_bytes(),
+            );
             return;
         }
     };
@@ -261,7 +265,7 @@ pub fn mutate(rng: &mut Rng, s: &mut Vec<u8>) {
             s.remove(at);
         }
         1 => s.insert(at, *rng.pick(b"{}[],:\"'\\ \x00\x01\xff\xfe0-ae")),
-        2 => s[at] = rng.next() as u8,
+        2 => s[at] = rng.next_u64() as u8,
         3 => {
             let end = (at + 1 + rng.below(8)).min(s.len());
             let dup: Vec<u8> = s[at..end].to_vec();
@@ -392,6 +396,9 @@ pub struct Figures {
     pub differences: u64,
 }
 
+/// The first difference of a run, minimised: (input, qemu-ga's answer, qga's answer).
+pub type Difference = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// Runs `streams` generated streams from `seed`; stops at the first difference and returns it
 /// minimised (with both answers).
 pub fn run(
@@ -399,7 +406,7 @@ pub fn run(
     seed: u64,
     streams: u64,
     corpus: &[Vec<u8>],
-) -> Result<(Figures, Option<(Vec<u8>, Vec<u8>, Vec<u8>)>), String> {
+) -> Result<(Figures, Option<Difference>), String> {
     let mut rng = Rng::new(seed);
     let mut figures = Figures::default();
     let mut next_fence = 0x7000_0000_0000u64 ^ seed;

@@ -22,6 +22,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod blackbox;
 pub mod cases;
 pub mod core_side;
 pub mod corpus;

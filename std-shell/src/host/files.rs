@@ -64,6 +64,17 @@ pub struct Files {
     state: StateFiles,
     next_handle: i64,
     open: BTreeMap<i64, GuestFile>,
+    /// Handles allowed open at once: [`MAX_OPEN`], or less when the descriptor limit is lower.
+    max_open: usize,
+}
+
+/// [`MAX_OPEN`], lowered under a small `RLIMIT_NOFILE` soft limit (systemd's default is 1024)
+/// so that the agent keeps descriptors for its channel, state file and commands: the limit is
+/// then reached with a clear error instead of a failing state-file write.
+fn max_open() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let soft = soft.map_or(usize::MAX, |v| usize::try_from(v).unwrap_or(usize::MAX));
+    MAX_OPEN.min(soft.saturating_sub(64).max(16))
 }
 
 /// Bytes between the position and the end of a regular file with a non-zero size; `None` for
@@ -113,11 +124,17 @@ impl Files {
             state,
             next_handle,
             open: BTreeMap::new(),
+            max_open: max_open(),
         }
     }
 
     fn get(&mut self, handle: i64) -> Result<&mut GuestFile, HostError> {
         self.open.get_mut(&handle).ok_or_else(|| not_found(handle))
+    }
+
+    /// qemu-ga's `guest_file_handle_find`: the handle's error comes first.
+    pub fn check(&mut self, handle: i64) -> Result<(), HostError> {
+        self.get(handle).map(|_| ())
     }
 
     /// `guest-file-open` (qemu-ga's `safe_open_or_create` and `guest_file_handle_add`).
@@ -129,9 +146,13 @@ impl Files {
                 HostError::Message("invalid file open mode"),
             ));
         };
-        if self.open.len() >= MAX_OPEN {
-            return Err(HostError::Message(
-                "too many open files: at most 1024 guest files may be open at once (close some with guest-file-close)",
+        if self.open.len() >= self.max_open {
+            return Err(message(
+                format!(
+                    "too many open files: at most {} guest files may be open at once (close some with guest-file-close)",
+                    self.max_open
+                ),
+                HostError::Message("too many open files"),
             ));
         }
         let path_os = OsStr::from_bytes(path);
@@ -225,15 +246,53 @@ impl Files {
         // A regular file with a size: the reply's count is known from the size and the
         // position, and the data streams from the descriptor into the reply in pieces, so a
         // 48 MiB read needs no 48 MiB buffer. fread() would return the same count and eof.
+        if count == 0 {
+            // fread() of nothing reads nothing and does not reach end-of-file.
+            f.state = RwState::Reading;
+            return Ok(ReadPlan {
+                count: 0,
+                eof: false,
+            });
+        }
+        // A handle opened for writing only cannot be read (fread fails with EBADF).
+        let writable_only =
+            rustix::fs::fcntl_getfl(&f.fd).is_ok_and(|fl| fl & OFlags::RWMODE == OFlags::WRONLY);
+        if writable_only {
+            return Err(os_message(
+                "failed to read file",
+                Errno::BADF.raw_os_error(),
+            ));
+        }
         if let Some(left) = regular_file_left(&f.fd) {
             if left > 0 {
                 let n = usize::try_from(left).unwrap_or(usize::MAX).min(count);
-                f.direct = n;
-                f.eof = n < count;
+                // Read the first piece now, so that an error (EISDIR, EIO, ...) is reported as
+                // qemu-ga reports it instead of after the count was promised.
+                let mut first = vec![0u8; n.min(64 * 1024)];
+                let got = loop {
+                    match rustix::io::read(&f.fd, &mut first[..]) {
+                        Ok(k) => break k,
+                        Err(Errno::INTR) => {}
+                        Err(e) => return Err(os_message("failed to read file", e.raw_os_error())),
+                    }
+                };
+                first.truncate(got);
+                if got > 0 {
+                    f.pending = first;
+                    f.direct = n - got;
+                    f.eof = n < count;
+                    f.state = RwState::Reading;
+                    return Ok(ReadPlan {
+                        count: n,
+                        eof: f.eof,
+                    });
+                }
+                // The file shrank to nothing since fstat: an empty read.
+                f.eof = true;
                 f.state = RwState::Reading;
                 return Ok(ReadPlan {
-                    count: n,
-                    eof: f.eof,
+                    count: 0,
+                    eof: true,
                 });
             }
         }
@@ -271,7 +330,7 @@ impl Files {
     /// `guest-file-read`, data: the next bytes of the planned read.
     pub fn read_data(&mut self, handle: i64, buf: &mut [u8]) -> Result<usize, HostError> {
         let f = self.get(handle)?;
-        if f.direct > 0 {
+        if f.taken >= f.pending.len() && f.direct > 0 {
             let want = f.direct.min(buf.len());
             loop {
                 match rustix::io::read(&f.fd, buf.get_mut(..want).unwrap_or(&mut [])) {

@@ -208,6 +208,10 @@ impl Host for LinuxHost {
         self.files.close(handle)
     }
 
+    fn file_handle(&mut self, handle: i64) -> Result<(), HostError> {
+        self.files.check(handle)
+    }
+
     fn file_read_begin(
         &mut self,
         handle: i64,

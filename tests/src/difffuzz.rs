@@ -339,6 +339,15 @@ pub enum Verdict {
     Different(Vec<u8>, Vec<u8>),
 }
 
+/// Names whose behaviour differs from 7.2 on purpose (qga follows the newest schema there; see
+/// tests/corpus/known-differences.md): streams naming them are not compared.
+const KNOWN_DIFFERENCES: [&[u8]; 4] = [
+    b"capture-output",
+    b"guest-get-load",
+    b"guest-network-get-route",
+    b"guest-get-devices",
+];
+
 /// Compares one stream.
 pub fn compare(
     reference: &mut dyn AgentUnderTest,
@@ -346,7 +355,11 @@ pub fn compare(
     fence_id: u64,
     chunk: usize,
 ) -> Result<Verdict, String> {
-    if crate::corpus::check_stream_safety(stream).is_err() {
+    if crate::corpus::check_stream_safety(stream).is_err()
+        || KNOWN_DIFFERENCES
+            .iter()
+            .any(|k| stream.windows(k.len()).any(|w| w == *k))
+    {
         return Ok(Verdict::Skipped);
     }
     let Some(ours) = engine_answer(stream, fence_id, chunk) else {

@@ -48,6 +48,8 @@ pub enum Opt {
     Statedir,
     /// `-r, --retry-path`
     RetryPath,
+    /// `--fsfreeze-timeout=SECS` (qga only, no short form)
+    FsfreezeTimeout,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -96,6 +98,12 @@ const LONG: &[(&str, Opt, HasArg)] = &[
     ("statedir", Opt::Statedir, HasArg::Required),
     ("retry-path", Opt::RetryPath, HasArg::No),
 ];
+
+/// Long options qemu-ga does not have. They are matched exactly, or as an abbreviation only when
+/// the abbreviation matches none of qemu-ga's options: every abbreviation qemu-ga accepts keeps
+/// its meaning (`--fsf` is still `--fsfreeze-hook`), and none becomes ambiguous.
+const QGA_LONG: &[(&str, Opt, HasArg)] =
+    &[("fsfreeze-timeout", Opt::FsfreezeTimeout, HasArg::Required)];
 
 /// A command-line error: getopt's message, without the `<argv0>: ` prefix and final newline.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -169,14 +177,23 @@ impl<'a> Getopt<'a> {
             Some(i) => (body.get(..i).unwrap_or(body), body.get(i + 1..)),
             None => (body, None),
         };
-        let exact = LONG.iter().find(|(n, _, _)| n.as_bytes() == name);
+        let exact = LONG
+            .iter()
+            .chain(QGA_LONG)
+            .find(|(n, _, _)| n.as_bytes() == name);
         let (long_name, opt, has_arg) = match exact {
             Some(&found) => found,
             None => {
-                let matches: Vec<_> = LONG
-                    .iter()
-                    .filter(|(n, _, _)| !name.is_empty() && n.as_bytes().starts_with(name))
-                    .collect();
+                let prefixed = |table: &'static [(&'static str, Opt, HasArg)]| -> Vec<_> {
+                    table
+                        .iter()
+                        .filter(|(n, _, _)| !name.is_empty() && n.as_bytes().starts_with(name))
+                        .collect()
+                };
+                let mut matches = prefixed(LONG);
+                if matches.is_empty() {
+                    matches = prefixed(QGA_LONG);
+                }
                 match matches.as_slice() {
                     [] => {
                         return Err(OptError::new(&[b"unrecognized option '--", body, b"'"]));
@@ -363,6 +380,37 @@ mod tests {
         assert_eq!(
             parse(&["--service=x"]),
             vec![Err("unrecognized option '--service=x'".into())]
+        );
+    }
+
+    #[test]
+    fn fsfreeze_timeout_option() {
+        assert_eq!(
+            parse(&["--fsfreeze-timeout=30", "--fsfreeze-timeout", "5"]),
+            vec![
+                ok(Opt::FsfreezeTimeout, Some("30")),
+                ok(Opt::FsfreezeTimeout, Some("5"))
+            ]
+        );
+        // Its own abbreviations work where they cannot mean a qemu-ga option...
+        assert_eq!(
+            parse(&["--fsfreeze-t=7"]),
+            vec![ok(Opt::FsfreezeTimeout, Some("7"))]
+        );
+        // ...and qemu-ga's keep their meaning.
+        assert_eq!(
+            parse(&["--fsf=/h", "--fsfreeze", "--fsfreeze-"]),
+            vec![
+                ok(Opt::FsfreezeHook, Some("/h")),
+                ok(Opt::FsfreezeHook, None),
+                ok(Opt::FsfreezeHook, None)
+            ]
+        );
+        assert_eq!(
+            parse(&["--fsfreeze-timeout"]),
+            vec![Err(
+                "option '--fsfreeze-timeout' requires an argument".into()
+            )]
         );
     }
 

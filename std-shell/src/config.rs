@@ -52,6 +52,9 @@ pub struct Config {
     pub dump_conf: bool,
     /// `-r` / `retry-path`.
     pub retry_path: bool,
+    /// `--fsfreeze-timeout` / `fsfreeze-timeout` (qga only): the freeze watchdog's limit in
+    /// seconds; 0 or absent means none.
+    pub fsfreeze_timeout: Option<u32>,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             log_level: LevelMask::DEFAULT,
             dump_conf: false,
             retry_path: false,
+            fsfreeze_timeout: None,
         }
     }
 }
@@ -162,6 +166,15 @@ impl Config {
                 };
                 target.extend(split_list(&list));
             }
+            Opt::FsfreezeTimeout => {
+                let raw = value.unwrap_or_default();
+                self.fsfreeze_timeout = Some(parse_timeout(raw.as_bytes()).ok_or_else(|| {
+                    let mut msg = b"invalid value for --fsfreeze-timeout: '".to_vec();
+                    msg.extend_from_slice(raw.as_bytes());
+                    msg.extend_from_slice(b"' (a number of seconds; 0 means no limit)");
+                    EarlyExit::BadConfig(msg)
+                })?);
+            }
             Opt::Help => return Err(EarlyExit::Help),
             // -c was handled in pass 1; -s is Windows-only and ignored on Linux.
             Opt::Config | Opt::Service => {}
@@ -235,6 +248,22 @@ impl Config {
                 keep(r.map(|v| list.extend(split_list(&v))));
             }
         }
+        // qga's own key, read after qemu-ga's.
+        const TIMEOUT_KEY: &str = "fsfreeze-timeout";
+        if kf.has_key(G, TIMEOUT_KEY) {
+            keep(
+                kf.get_integer(G, TIMEOUT_KEY)
+                    .ok()
+                    .and_then(|v| u32::try_from(v).ok())
+                    .map(|v| self.fsfreeze_timeout = Some(v))
+                    .ok_or_else(|| {
+                        KeyFileError(format!(
+                            "Key file contains key \u{201c}{TIMEOUT_KEY}\u{201d} which has a value \
+                             that cannot be interpreted."
+                        ))
+                    }),
+            );
+        }
         first_err.map_or(Ok(()), Err)
     }
 
@@ -291,8 +320,17 @@ impl Config {
         .boolean("retry-path", self.retry_path)
         .string("block-rpcs", &join(&self.blocked_rpcs))
         .string("allow-rpcs", &join(&self.allowed_rpcs));
+        // qga's own key, after qemu-ga's, and only when set: without it the output is qemu-ga's.
+        if let Some(secs) = self.fsfreeze_timeout {
+            w.integer("fsfreeze-timeout", i64::from(secs));
+        }
         w.finish()
     }
+}
+
+/// A `--fsfreeze-timeout` value: GLib's integer syntax (as in the config file), 0 or more.
+fn parse_timeout(raw: &[u8]) -> Option<u32> {
+    crate::keyfile::parse_integer(raw).and_then(|v| u32::try_from(v).ok())
 }
 
 fn join(list: &[OsString]) -> Vec<u8> {
@@ -351,6 +389,9 @@ Compatible with qemu-ga's command line, configuration file and protocol
                     If using -F with an argument, do not follow -F with a
                     space.
                     (for example: -F/var/run/fsfreezehook.sh)
+  --fsfreeze-timeout=SECS
+                    thaw frozen filesystems by itself after SECS seconds
+                    (qga only; default: no limit, as qemu-ga)
   -t, --statedir    specify dir to store state information (absolute paths
                     only, default is {STATE_DIR_DEFAULT})
   -v, --verbose     enable verbose logging (info and above)
@@ -462,6 +503,49 @@ block-rpcs=\nallow-rpcs=\n"
         assert!(out.contains("\nmethod=isa-serial\npath=/dev/ttyS0\nlogfile=/log\n"));
         assert!(out.contains("\nverbose=true\ndebug=true\n"));
         assert!(out.ends_with("\nallow-rpcs=c,b,a\n"));
+    }
+
+    #[test]
+    fn fsfreeze_timeout_option_and_key() {
+        // Not set: qemu-ga's output, no extra key.
+        assert!(!dump(&[]).contains("fsfreeze-timeout"));
+        let out = dump(&["--fsfreeze-timeout=30"]);
+        assert!(
+            out.ends_with("\nallow-rpcs=\nfsfreeze-timeout=30\n"),
+            "{out}"
+        );
+        assert_eq!(
+            parse_with(&["--fsfreeze-timeout", "0"], None)
+                .unwrap()
+                .fsfreeze_timeout,
+            Some(0)
+        );
+        for bad in ["", "x", "-1", "1.5", "99999999999"] {
+            match parse_with(&["--fsfreeze-timeout", bad], None) {
+                Err(EarlyExit::BadConfig(m)) => assert_eq!(
+                    String::from_utf8(m).unwrap(),
+                    format!(
+                        "invalid value for --fsfreeze-timeout: '{bad}' (a number of seconds; 0 \
+                         means no limit)"
+                    )
+                ),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        let path = temp_conf("timeout.conf", b"[general]\nfsfreeze-timeout=45\n");
+        let c = parse_with(&[], Some(&path)).unwrap();
+        assert_eq!(c.fsfreeze_timeout, Some(45));
+        // The command line overrides the file.
+        let c = parse_with(&["--fsfreeze-timeout=5"], Some(&path)).unwrap();
+        assert_eq!(c.fsfreeze_timeout, Some(5));
+        let path = temp_conf("badtimeout.conf", b"[general]\nfsfreeze-timeout=-3\n");
+        match parse_with(&[], Some(&path)) {
+            Err(EarlyExit::BadConfig(m)) => assert!(String::from_utf8(m).unwrap().ends_with(
+                "badtimeout.conf, Key file contains key \u{201c}fsfreeze-timeout\u{201d} which has a \
+                 value that cannot be interpreted."
+            )),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -591,6 +675,7 @@ pidfile=/var/foo/qemu-ga.pid\nstatedir=/var/state\nverbose=true\nblock-rpcs=gues
             "--allow-rpcs",
             "--dump-conf",
             "--retry-path",
+            "--fsfreeze-timeout",
             "--help",
         ] {
             assert!(text.contains(opt), "{opt}");

@@ -29,6 +29,16 @@
 //!   of silently closing the port forever.
 //! * `guest-get-users` reads utmp directly and `guest-ssh-*` look users up in `/etc/passwd`
 //!   (no NSS).
+//! * `guest-shutdown` needs no external program: it runs `/sbin/poweroff|halt|reboot` or
+//!   `/sbin/shutdown` when present (as the newest qemu-ga), else asks PID 1 the way its init
+//!   understands (systemd, busybox init, procd, sysvinit), else calls `reboot(2)` itself, and
+//!   falls back to `reboot(2)` when nothing happened a minute later (see `host::power`).
+//! * `guest-set-time` needs no `hwclock`: `clock_settime` and the RTC ioctls; a guest without an
+//!   RTC gets its clock set (see `host::clock`).
+//! * The fsfreeze hook is killed after 60 s (qemu-ga waits forever), and `--fsfreeze-timeout`
+//!   (off by default) thaws filesystems frozen longer than that (see `host::freeze`).
+//! * `guest-suspend-hybrid` also works through the kernel (`/sys/power/disk` = `suspend`) when
+//!   neither systemd nor pm-utils is there; systemd is only asked when it runs the system.
 //!
 //! [`Host`]: qga_core::Host
 #![deny(unsafe_code)]
@@ -353,7 +363,14 @@ fn initialize(
     logging::set_quiet(false);
 
     life.pidfile = daemon.pidfile.take();
-    let host = LinuxHost::new(life, fd_counter, config.fsfreeze_hook.clone());
+    let host = LinuxHost::new(
+        life,
+        fd_counter,
+        config.fsfreeze_hook.clone(),
+        config
+            .fsfreeze_timeout
+            .map(|s| Duration::from_secs(u64::from(s))),
+    );
     let mut work = vec![0u8; WORK_SIZE];
     let mut agent = Agent::new(host, GrowBuf::new(), &mut work[..], core_config);
     agent.set_frozen(frozen);
@@ -364,7 +381,9 @@ fn initialize(
         tx: Vec::with_capacity(WRITE_BUFFER),
     };
     let code = run.run_agent(&mut agent, &mut channel, config, &method, &path);
-    daemon.pidfile = agent.host_mut().life.pidfile.take();
+    // qemu-ga's cleanup: an agent leaving while frozen thaws first.
+    agent.host_mut().thaw_at_exit();
+    daemon.pidfile = agent.host_mut().take_pidfile();
     Some(code)
 }
 
@@ -486,7 +505,7 @@ impl Runner<'_> {
             )];
             let _ = rustix::event::poll(&mut fds, Some(&ts));
             if let Some(sig) = self.signals.take() {
-                if !agent.is_frozen() {
+                if !agent.host().is_frozen() {
                     debug!("received signal num {sig}, quitting");
                     return true;
                 }
@@ -500,7 +519,7 @@ impl Runner<'_> {
             match channel.next(&mut self.rx, self.signals) {
                 Next::Signal(sig) => {
                     // While frozen, a graceful exit could block on a frozen filesystem.
-                    if !agent.is_frozen() {
+                    if !agent.host().is_frozen() {
                         debug!("received signal num {sig}, quitting");
                         return Stop::Requested;
                     }
@@ -518,24 +537,27 @@ impl Runner<'_> {
                             String::from_utf8_lossy(input)
                         );
                     }
+                    // The freeze watchdog may have thawed since the last request.
+                    Self::sync_frozen(agent);
                     let was_frozen = agent.is_frozen();
                     let Some(out) = channel.output() else {
                         continue;
                     };
                     let mut writer = FdWriter::new(out, &mut self.tx, self.signals, was_frozen);
                     feed_all(agent, input, &mut writer);
-                    Self::after_reply(agent);
+                    Self::sync_frozen(agent);
                 }
             }
         }
     }
 
-    /// Keeps the engine's frozen flag and the daemon's frozen-state effects in step. Freezing
-    /// goes through the host, which applies the effects itself before any filesystem is frozen;
-    /// this catches the cases where the two disagree afterwards (a freeze that froze nothing
-    /// leaves qemu-ga thawed; a thaw whose hook failed still thaws).
-    fn after_reply(agent: &mut QgaAgent<'_>) {
-        let host_frozen = agent.host().life.is_frozen();
+    /// Keeps the engine's frozen flag and the daemon's frozen state in step. Freezing goes
+    /// through the host, which applies the frozen-state effects itself before any filesystem is
+    /// frozen; this catches the cases where the two disagree afterwards (a freeze that froze
+    /// nothing leaves qemu-ga thawed; a thaw whose hook failed still thaws; the freeze watchdog
+    /// thawed between two requests).
+    fn sync_frozen(agent: &mut QgaAgent<'_>) {
+        let host_frozen = agent.host().is_frozen();
         if agent.is_frozen() != host_frozen {
             agent.set_frozen(host_frozen);
         }

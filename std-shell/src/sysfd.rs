@@ -6,6 +6,11 @@
 //!   child the same way).
 //! * [`fifreeze`], [`fithaw`], [`fitrim`]: the filesystem ioctls, which rustix has no wrappers
 //!   for (its generic `ioctl` is `unsafe` because the argument layout is the caller's promise).
+//! * [`rtc_read_time`], [`rtc_set_time`]: the RTC ioctls (what `hwclock -s` and `hwclock -w`
+//!   use), for the same reason.
+//! * [`systemd_signal`]: the real-time signal numbers systemd (PID 1) understands, which rustix
+//!   only builds through an `unsafe` constructor (some real-time numbers are reserved by the libc
+//!   of the *calling* process).
 
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -99,9 +104,105 @@ pub fn fitrim(fd: BorrowedFd<'_>, range: &mut FstrimRange) -> rustix::io::Result
     }
 }
 
+/// Linux's `struct rtc_time` (the first nine fields of `struct tm`): UTC or local broken-down
+/// time, `tm_year` counted from 1900, `tm_mon` from 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RtcTime {
+    /// Seconds, 0-59.
+    pub tm_sec: i32,
+    /// Minutes, 0-59.
+    pub tm_min: i32,
+    /// Hours, 0-23.
+    pub tm_hour: i32,
+    /// Day of the month, 1-31.
+    pub tm_mday: i32,
+    /// Month, 0-11.
+    pub tm_mon: i32,
+    /// Years since 1900.
+    pub tm_year: i32,
+    /// Day of the week (unused by the kernel).
+    pub tm_wday: i32,
+    /// Day of the year (unused by the kernel).
+    pub tm_yday: i32,
+    /// Unused.
+    pub tm_isdst: i32,
+}
+
+/// `_IOR('p', 0x09, struct rtc_time)`: `RTC_RD_TIME`.
+const RTC_RD_TIME: rustix::ioctl::Opcode = rustix::ioctl::opcode::read::<RtcTime>(b'p', 0x09);
+/// `_IOW('p', 0x0a, struct rtc_time)`: `RTC_SET_TIME`.
+const RTC_SET_TIME: rustix::ioctl::Opcode = rustix::ioctl::opcode::write::<RtcTime>(b'p', 0x0a);
+
+/// `ioctl(fd, RTC_RD_TIME)` on an RTC device (`/dev/rtc0`).
+///
+/// # Errors
+///
+/// The kernel's errno (EINVAL: the RTC holds no valid time; ENOTTY: not an RTC).
+#[allow(unsafe_code)]
+pub fn rtc_read_time(fd: BorrowedFd<'_>) -> rustix::io::Result<RtcTime> {
+    // SAFETY: RTC_RD_TIME writes exactly one `struct rtc_time`, which `RtcTime` mirrors
+    // (`#[repr(C)]`, nine `int`s); the opcode encodes that size and the getter provides the
+    // memory.
+    unsafe { rustix::ioctl::ioctl(fd, rustix::ioctl::Getter::<RTC_RD_TIME, RtcTime>::new()) }
+}
+
+/// `ioctl(fd, RTC_SET_TIME, time)`.
+///
+/// # Errors
+///
+/// The kernel's errno (EINVAL: a time the RTC cannot hold; EACCES/EPERM: no CAP_SYS_TIME).
+#[allow(unsafe_code)]
+pub fn rtc_set_time(fd: BorrowedFd<'_>, time: RtcTime) -> rustix::io::Result<()> {
+    // SAFETY: RTC_SET_TIME reads exactly one `struct rtc_time` from the pointer, which the
+    // setter passes to a `RtcTime` it owns for the duration of the call.
+    unsafe {
+        rustix::ioctl::ioctl(
+            fd,
+            rustix::ioctl::Setter::<RTC_SET_TIME, RtcTime>::new(time),
+        )
+    }
+}
+
+/// glibc's `SIGRTMIN` (34), the base systemd's signal numbers are counted from (systemd is built
+/// against glibc; musl's `SIGRTMIN` is 35, which does not matter here: the number is what PID 1
+/// listens to, not what this process would use).
+const GLIBC_SIGRTMIN: i32 = 34;
+
+/// `SIGRTMIN+offset` as systemd (PID 1) reads it: +3 halt, +4 power-off, +5 reboot
+/// (systemd(1), "Signals"). `None` for other offsets.
+#[allow(unsafe_code)]
+pub fn systemd_signal(offset: i32) -> Option<rustix::process::Signal> {
+    if !(3..=5).contains(&offset) {
+        return None;
+    }
+    let raw = GLIBC_SIGRTMIN + offset;
+    // SAFETY: 37 to 39 are not among the numbers glibc (32, 33) or musl (32 to 34) reserve for
+    // themselves, and the signal is only ever *sent* (to PID 1), never blocked, caught or
+    // consumed by this process, which is what the constructor's contract is about.
+    Some(unsafe { rustix::process::Signal::from_raw_unchecked(raw) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rtc_ioctl_numbers() {
+        // <linux/rtc.h> on x86_64 and the other generic-encoding architectures.
+        assert_eq!(RTC_RD_TIME, 0x8024_7009);
+        assert_eq!(RTC_SET_TIME, 0x4024_700a);
+        assert_eq!(std::mem::size_of::<RtcTime>(), 36);
+    }
+
+    #[test]
+    fn systemd_signal_numbers() {
+        assert_eq!(systemd_signal(3).map(|s| s.as_raw()), Some(37));
+        assert_eq!(systemd_signal(4).map(|s| s.as_raw()), Some(38));
+        assert_eq!(systemd_signal(5).map(|s| s.as_raw()), Some(39));
+        assert!(systemd_signal(0).is_none());
+        assert!(systemd_signal(6).is_none());
+    }
 
     #[test]
     fn fs_ioctl_numbers() {

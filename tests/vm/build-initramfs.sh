@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Builds the test initramfs: busybox (static), the static qga binary, /init, and the virtio
-# modules with their dependencies, for the running Debian kernel package.
+# Builds the test initramfs: busybox (static), the static qga binary, /init, busybox init's
+# table with the agents' start scripts and an fsfreeze hook, and the modules for the virtio
+# console, a virtio-blk disk and ext4, with their dependencies, for the given kernel.
 # Usage: build-initramfs.sh QGA_BINARY KERNEL_VERSION OUTPUT.cpio.gz
 set -euo pipefail
 qga=$1 kver=$2 out=$3
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,lib/modules}
+mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,mnt,lib/modules,etc/qga}
 cp /bin/busybox "$root/bin/busybox"
 cp "$qga" "$root/bin/qga"
 cp "$here/init" "$root/init"
-chmod 755 "$root/init" "$root/bin/qga"
+cp "$here/inittab" "$root/etc/inittab"
+cp "$here/run-virtio" "$here/run-isa" "$here/fsfreeze-hook" "$root/etc/qga/"
+chmod 755 "$root/init" "$root/bin/qga" "$root"/etc/qga/*
 moddir=/lib/modules/$kver
 # Resolve dependencies depth-first from modules.dep so each module follows what it needs.
 declare -A seen=()
@@ -24,7 +27,8 @@ add() {
   for d in $deps; do add "$d"; done
   order+=("$m")
 }
-for want in virtio_console; do
+# crc32c_generic: ext4's metadata checksums (the kernel cannot load it on demand: no modprobe).
+for want in virtio_console virtio_blk crc32c_generic ext4; do
   path=$(grep -m1 "/$want\.ko:" "$moddir/modules.dep" | cut -d: -f1 || true)
   [ -n "$path" ] || { echo "module $want not found for $kver" >&2; exit 1; }
   add "$path"

@@ -1,15 +1,15 @@
-//! Commands that change the guest: shutdown, suspend, clock, CPUs, passwords (qemu-ga 7.2's
-//! `commands-posix.c`, with its helper programs and messages).
+//! Commands that change the guest's CPUs and passwords (qemu-ga 7.2's `commands-posix.c`, with
+//! its helper programs and messages). Shutdown and suspend are in [`super::power`], the clock in
+//! [`super::clock`].
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use qga_core::HostError;
-use qga_core::host::{ShutdownMode, StrArg, SuspendMode};
+use qga_core::host::StrArg;
 
 use super::{message, os_message};
-use crate::logging::info;
 
 /// Runs a helper the way qemu-ga does (own process group, standard streams on /dev/null
 /// unless `input` is given) and returns its exit status.
@@ -58,111 +58,6 @@ fn check(status: std::process::ExitStatus, failed: &'static str) -> Result<(), H
             "child process has terminated abnormally",
         )),
     }
-}
-
-/// `guest-shutdown`: `/sbin/shutdown -h -P|-H|-r +0 "hypervisor initiated shutdown"`.
-pub fn shutdown(mode: ShutdownMode) -> Result<(), HostError> {
-    let (name, flag) = match mode {
-        ShutdownMode::Powerdown => ("powerdown", "-P"),
-        ShutdownMode::Halt => ("halt", "-H"),
-        ShutdownMode::Reboot => ("reboot", "-r"),
-    };
-    info!("guest-shutdown called, mode: {name}");
-    let status = run(
-        "/sbin/shutdown",
-        &["-h", flag, "+0", "hypervisor initiated shutdown"],
-        None,
-    )?;
-    check(status, "child process has failed to shutdown")
-}
-
-/// `guest-suspend-*`: systemd first, then the kernel's `/sys/power/state`.
-pub fn suspend(mode: SuspendMode) -> Result<(), HostError> {
-    let (unit, verb, state) = match mode {
-        SuspendMode::Disk => ("systemd-hibernate", "hibernate", "disk"),
-        SuspendMode::Ram => ("systemd-suspend", "suspend", "mem"),
-        SuspendMode::Hybrid => ("systemd-hybrid-sleep", "hybrid-sleep", "disk"),
-    };
-    let mut supported = false;
-    let mut last_err = None;
-    // `systemctl status` answers with LSB codes: 1 to 3 mean the unit exists.
-    let systemctl = ["/usr/bin/systemctl", "/bin/systemctl"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    if let Some(systemctl) = systemctl
-        && run(systemctl, &["status", unit], None)
-            .ok()
-            .and_then(|s| s.code())
-            .is_some_and(|c| (1..4).contains(&c))
-    {
-        supported = true;
-        match run(systemctl, &[verb], None).map(|s| s.code()) {
-            Ok(Some(0)) => return Ok(()),
-            Ok(code) => {
-                last_err = Some(message(
-                    format!(
-                        "the helper program 'systemctl {verb}' returned an unexpected exit status code ({})",
-                        code.unwrap_or(-1)
-                    ),
-                    HostError::Message("the helper program 'systemctl' failed"),
-                ));
-            }
-            Err(e) => last_err = Some(e),
-        }
-    }
-    let states = std::fs::read_to_string("/sys/power/state").unwrap_or_default();
-    let disk_modes = std::fs::read_to_string("/sys/power/disk").unwrap_or_default();
-    let kernel_ok = states.split_ascii_whitespace().any(|s| s == state)
-        && (mode != SuspendMode::Hybrid
-            || disk_modes
-                .split_ascii_whitespace()
-                .any(|m| m.trim_matches(['[', ']']) == "suspend"));
-    if kernel_ok {
-        if mode == SuspendMode::Hybrid {
-            let _ = std::fs::write("/sys/power/disk", b"suspend");
-        }
-        return match std::fs::write("/sys/power/state", state.as_bytes()) {
-            Ok(()) => Ok(()),
-            Err(_) => Err(HostError::Message("child process has failed to suspend")),
-        };
-    }
-    if supported {
-        Err(last_err.unwrap_or(HostError::Message("child process has failed to suspend")))
-    } else {
-        Err(HostError::Message(
-            "the requested suspend mode is not supported by the guest",
-        ))
-    }
-}
-
-/// `guest-set-time`: set the clock (if `time` is given) and then the RTC from it with
-/// `hwclock -w`, or the clock from the RTC with `hwclock -s`.
-pub fn set_time(time: Option<i64>) -> Result<(), HostError> {
-    const HWCLOCK: &str = "/sbin/hwclock";
-    if rustix::fs::access(HWCLOCK, rustix::fs::Access::EXEC_OK).is_err() {
-        return Err(HostError::Unsupported);
-    }
-    if let Some(ns) = time {
-        let secs = ns / 1_000_000_000;
-        let nanos = (ns % 1_000_000_000) / 1000 * 1000;
-        // g_date_set_time_t: the local date must lie in [1970, 2070).
-        let local = secs.saturating_add(i64::from(crate::tz::local_offset(secs).offset));
-        let (year, _, _) = crate::tz::civil_from_days(local.div_euclid(86_400));
-        if !(1970..2070).contains(&year) {
-            return Err(os_message("Invalid time", 0));
-        }
-        let ts = rustix::time::Timespec {
-            tv_sec: secs,
-            tv_nsec: nanos,
-        };
-        rustix::time::clock_settime(rustix::time::ClockId::Realtime, ts)
-            .map_err(|e| os_message("Failed to set time to guest", e.raw_os_error()))?;
-    }
-    let status = run(HWCLOCK, &[if time.is_some() { "-w" } else { "-s" }], None)?;
-    check(
-        status,
-        "hwclock failed to set hardware clock to system time",
-    )
 }
 
 /// `guest-set-vcpus`: writes each CPU's `online` file; stops at the first failure.

@@ -276,7 +276,19 @@ impl Files {
                         Err(e) => return Err(os_message("failed to read file", e.raw_os_error())),
                     }
                 };
+                let short = got < first.len();
                 first.truncate(got);
+                if short && got > 0 {
+                    // The file ends before its size said (sysfs attributes report 4096, a file
+                    // truncated meanwhile): promise only what is there; end-of-file was hit.
+                    f.pending = first;
+                    f.eof = true;
+                    f.state = RwState::Reading;
+                    return Ok(ReadPlan {
+                        count: got,
+                        eof: got < count,
+                    });
+                }
                 if got > 0 {
                     f.pending = first;
                     f.direct = n - got;

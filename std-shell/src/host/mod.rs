@@ -5,16 +5,21 @@
 //! the engine asks for the text while it writes the reply, so nothing accumulates.
 
 mod admin;
+mod clock;
 mod exec;
 mod files;
+mod freeze;
 mod fsfreeze;
 mod fsinfo;
+mod mountinfo;
 mod net;
+mod power;
 mod route;
 mod ssh;
 mod sysinfo;
 
 use std::ffi::OsString;
+use std::time::Duration;
 
 use qga_core::host::{ExecRequest, Out, Query, ShutdownMode, StrArg, StrList, SuspendMode, Whence};
 use qga_core::{Host, HostError};
@@ -24,6 +29,7 @@ use crate::logging::{info, warning};
 use crate::state::StateFiles;
 
 pub use files::Files;
+pub use freeze::Freezer;
 
 /// The text of the last [`HostError::Described`] (one request is answered at a time).
 static LAST_ERROR: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
@@ -41,11 +47,17 @@ pub(crate) fn message(text: String, fallback: HostError) -> HostError {
 
 /// The text of the last [`HostError::Described`] (what the engine will be handed).
 #[cfg(test)]
+#[allow(dead_code)]
 pub(crate) fn last_error() -> String {
     LAST_ERROR
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone()
+}
+
+/// A dynamic error text as a [`HostError::Described`].
+pub(crate) fn described(text: String) -> HostError {
+    message(text, HostError::Unsupported)
 }
 
 /// `error_setg_errno`: "text: strerror".
@@ -128,20 +140,40 @@ impl Lifecycle {
 pub struct LinuxHost {
     files: Files,
     exec: exec::Processes,
-    fsfreeze_hook: Option<OsString>,
-    /// Freeze/thaw side effects owned by the daemon.
-    pub life: Lifecycle,
+    /// Frozen state, the fsfreeze hook and the freeze watchdog.
+    freezer: Freezer,
 }
 
 impl LinuxHost {
-    /// A host whose file handles continue from `fd_counter` (persisted in `life.state`).
-    pub fn new(life: Lifecycle, fd_counter: i64, fsfreeze_hook: Option<OsString>) -> Self {
+    /// A host whose file handles continue from `fd_counter` (persisted in `life.state`), with
+    /// the fsfreeze hook `fsfreeze_hook` and, if given, the freeze watchdog's limit.
+    pub fn new(
+        life: Lifecycle,
+        fd_counter: i64,
+        fsfreeze_hook: Option<OsString>,
+        fsfreeze_timeout: Option<Duration>,
+    ) -> Self {
         LinuxHost {
             files: Files::new(life.state.clone(), fd_counter),
             exec: exec::Processes::default(),
-            fsfreeze_hook,
-            life,
+            freezer: Freezer::new(life, fsfreeze_hook, fsfreeze_timeout),
         }
+    }
+
+    /// True while filesystems are frozen (the engine's flag follows this one: the watchdog may
+    /// thaw between two requests).
+    pub fn is_frozen(&self) -> bool {
+        self.freezer.is_frozen()
+    }
+
+    /// The pid file this process wrote (possibly only at a thaw, when it started frozen).
+    pub fn take_pidfile(&mut self) -> Option<PidFile> {
+        self.freezer.with_life(|life| life.pidfile.take())
+    }
+
+    /// At exit: thaws if still frozen (qemu-ga's cleanup).
+    pub fn thaw_at_exit(&mut self) {
+        self.freezer.thaw_at_exit();
     }
 }
 
@@ -162,26 +194,19 @@ impl Host for LinuxHost {
     }
 
     fn get_time(&mut self) -> Result<i64, HostError> {
-        // g_get_real_time() * 1000: microsecond resolution, as qemu-ga reports it.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|_| HostError::Os(22))?;
-        i64::try_from(now.as_micros())
-            .ok()
-            .and_then(|us| us.checked_mul(1000))
-            .ok_or(HostError::Os(75))
+        clock::get_time().map_err(described)
     }
 
     fn set_time(&mut self, time: Option<i64>) -> Result<(), HostError> {
-        admin::set_time(time)
+        clock::set_time(time).map_err(described)
     }
 
     fn shutdown(&mut self, mode: ShutdownMode) -> Result<(), HostError> {
-        admin::shutdown(mode)
+        power::shutdown(mode).map_err(described)
     }
 
     fn suspend(&mut self, mode: SuspendMode) -> Result<(), HostError> {
-        admin::suspend(mode)
+        power::suspend(mode).map_err(described)
     }
 
     fn set_vcpus(
@@ -260,31 +285,12 @@ impl Host for LinuxHost {
 
     fn fsfreeze_freeze(&mut self, mountpoints: &mut StrList<'_>) -> Result<i64, HostError> {
         info!("guest-fsfreeze called");
-        fsfreeze::run_hook(self.fsfreeze_hook.as_deref(), "freeze")?;
-        let mounts = fsfreeze::mounts()?;
         let wanted = fsfreeze::wanted(mountpoints);
-        // The agent must not block itself on a write to a frozen filesystem.
-        self.life.enter_frozen();
-        match fsfreeze::freeze(&mounts, wanted.as_deref()) {
-            Ok(0) => {
-                // Nothing frozen: qemu-ga stays thawed (the daemon resynchronises the engine's
-                // frozen flag with `Lifecycle::is_frozen` after the reply).
-                self.life.leave_frozen();
-                Ok(0)
-            }
-            Ok(n) => Ok(n),
-            Err(e) => {
-                let _ = self.fsfreeze_thaw();
-                Err(e)
-            }
-        }
+        self.freezer.freeze(wanted.as_deref()).map_err(described)
     }
 
     fn fsfreeze_thaw(&mut self) -> Result<i64, HostError> {
-        let n = fsfreeze::thaw()?;
-        self.life.leave_frozen();
-        fsfreeze::run_hook(self.fsfreeze_hook.as_deref(), "thaw")?;
-        Ok(n)
+        self.freezer.thaw().map_err(described)
     }
 
     fn fstrim(&mut self, minimum: Option<i64>, out: &mut Out<'_>) -> Result<(), HostError> {

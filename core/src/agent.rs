@@ -424,9 +424,18 @@ fn write_desc(
                 ParseError::SepDict => text(w, "expected separator in dict")?,
                 ParseError::SepList => text(w, "expected separator in list")?,
                 ParseError::InvalidKeyword(s, e) => {
-                    text(w, "invalid keyword '")?;
-                    w.string_part(msg.text.get(s..e).unwrap_or(&[]))?;
-                    text(w, "'")?;
+                    // QEMU formats parser messages into a 1024-byte buffer: the text after
+                    // "JSON parse error, " is cut at 1023 bytes (a long keyword loses its
+                    // closing quote).
+                    const CAP: usize = 1023;
+                    const HEAD: &str = "invalid keyword '";
+                    let kw = msg.text.get(s..e).unwrap_or(&[]);
+                    let room = CAP - HEAD.len();
+                    text(w, HEAD)?;
+                    w.string_part(kw.get(..room.min(kw.len())).unwrap_or(&[]))?;
+                    if kw.len() < room {
+                        text(w, "'")?;
+                    }
                 }
                 ParseError::InvalidEscape => text(w, "invalid escape sequence in string")?,
                 ParseError::InvalidUnicode(s, e) => {

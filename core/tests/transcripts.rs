@@ -559,3 +559,21 @@ fn host_described_errors_and_empty_freeze() {
         )
     );
 }
+
+#[test]
+fn long_invalid_keyword_is_cut_like_qemus_message_buffer() {
+    for len in [1004usize, 1005, 1006, 1007, 3000] {
+        let kw = "x".repeat(len);
+        let mut input = kw.clone().into_bytes();
+        input.push(b'\n');
+        let shown = &kw[..len.min(1006)];
+        let quote = if len <= 1005 { "'" } else { "" };
+        check(
+            &input,
+            err(&format!(
+                "JSON parse error, invalid keyword '{shown}{quote}"
+            ))
+            .as_bytes(),
+        );
+    }
+}

@@ -41,3 +41,27 @@ fn generated_streams_match_qemu_ga() {
     println!("{compared} streams compared byte for byte ({skipped} host-dependent skipped)");
     assert!(compared > 2500, "too few comparable streams: {compared}");
 }
+
+/// Found by a long diff-fuzz run: QEMU cuts parser messages at 1023 bytes.
+#[test]
+fn long_keywords_match_qemu_ga() {
+    let Some(mut reference) = ReferenceAgent::start() else {
+        return;
+    };
+    for (i, len) in [1000usize, 1004, 1005, 1006, 1007, 5000]
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = "x".repeat(len).into_bytes();
+        s.push(b'\n');
+        match qga_tests::difffuzz::compare(&mut reference, &s, 0x6b77_0000 + i as u64, 7).unwrap() {
+            qga_tests::difffuzz::Verdict::Same => {}
+            qga_tests::difffuzz::Verdict::Skipped => panic!("keyword stream skipped"),
+            qga_tests::difffuzz::Verdict::Different(theirs, ours) => panic!(
+                "keyword of {len} bytes:\nqemu-ga: {}\nqga:     {}",
+                escape_bytes(&theirs),
+                escape_bytes(&ours)
+            ),
+        }
+    }
+}

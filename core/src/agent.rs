@@ -104,9 +104,38 @@ pub enum RunError<E> {
     Eof,
 }
 
+/// Bytes staged before they reach the writer: replies are written in many small pieces
+/// (`": "`, a key, a number), and one write per piece costs more than the piece.
+const STAGE: usize = 512;
+
 struct IoSink<'a, W: Write + ?Sized> {
     w: &'a mut W,
     err: Option<W::Error>,
+    stage: [u8; STAGE],
+    len: usize,
+}
+
+impl<'a, W: Write + ?Sized> IoSink<'a, W> {
+    fn new(w: &'a mut W) -> Self {
+        IoSink {
+            w,
+            err: None,
+            stage: [0; STAGE],
+            len: 0,
+        }
+    }
+
+    /// Writes the staged bytes.
+    fn drain(&mut self) -> Result<(), ()> {
+        if self.err.is_some() {
+            return Err(());
+        }
+        let staged = self.stage.get(..self.len).unwrap_or(&[]);
+        self.len = 0;
+        self.w.write_all(staged).map_err(|e| {
+            self.err = Some(e);
+        })
+    }
 }
 
 impl<W: Write + ?Sized> ByteSink for IoSink<'_, W> {
@@ -114,7 +143,23 @@ impl<W: Write + ?Sized> ByteSink for IoSink<'_, W> {
         if self.err.is_some() {
             return Err(());
         }
-        self.w.write_all(bytes).map_err(|e| {
+        if let Some(dst) = self.stage.get_mut(self.len..self.len + bytes.len()) {
+            dst.copy_from_slice(bytes);
+            self.len += bytes.len();
+            return Ok(());
+        }
+        self.drain()?;
+        if bytes.len() >= STAGE {
+            return self.w.write_all(bytes).map_err(|e| {
+                self.err = Some(e);
+            });
+        }
+        self.put(bytes)
+    }
+
+    fn flush(&mut self) -> Result<(), ()> {
+        self.drain()?;
+        self.w.flush().map_err(|e| {
             self.err = Some(e);
         })
     }
@@ -216,7 +261,8 @@ impl<'w, H: Host, B: FrameBuffer> Agent<'w, H, B> {
                 self.write_reply(out)?;
             }
             if input.is_empty() {
-                return Ok(());
+                // Replies are pushed out once the input is used up (see `write_reply`).
+                return out.flush();
             }
             let n = self.feed(input);
             input = input.get(n..).unwrap_or(&[]);
@@ -240,19 +286,24 @@ impl<'w, H: Host, B: FrameBuffer> Agent<'w, H, B> {
         }
     }
 
-    /// Runs the pending command (if any) and writes its whole reply, then flushes `out`.
+    /// Runs the pending command (if any) and writes its whole reply into `out`. It does not
+    /// flush `out` after the reply, so that replies to pipelined requests leave in one write:
+    /// the caller flushes when it has fed all the input it has (as [`Agent::process`] does).
+    /// Before a command that may take long (anything but the protocol commands and a few
+    /// instant queries) `out` is flushed, so no earlier reply waits for it.
     pub fn write_reply<W: Write + ?Sized>(&mut self, out: &mut W) -> Result<(), W::Error> {
         let pending = core::mem::replace(&mut self.pending, Pending::None);
-        let mut sink = IoSink { w: out, err: None };
+        let mut sink = IoSink::new(out);
         if let Pending::Event(ev) = pending {
             self.reply(ev, &mut sink);
         }
         if !self.stream.in_request() {
             self.frame.release();
         }
+        let _ = sink.drain();
         match sink.err {
             Some(e) => Err(e),
-            None => sink.w.flush(),
+            None => Ok(()),
         }
     }
 
@@ -714,6 +765,9 @@ impl<H: Host> Dispatch<'_, '_, H> {
             return self.fail(sink, id, ErrorClass::GenericError, &Desc::Arg(e));
         }
         debug!("dispatching {}", spec.name);
+        if !is_quick(spec.id) {
+            let _ = sink.flush();
+        }
         self.host.audit(spec.name);
         let mut out_started = false;
         let result = {
@@ -1078,6 +1132,20 @@ pub(crate) fn command_disabled<H: Host + ?Sized>(
     }
     let allowed = config.allowed.is_none_or(|a| a.contains(spec.id));
     (!allowed || config.blocked.contains(spec.id)).then_some("")
+}
+
+/// Commands that answer at once whatever the system does: replies may wait in the output
+/// buffer while they run. Before any other command the output is flushed.
+fn is_quick(id: CommandId) -> bool {
+    matches!(
+        id,
+        CommandId::Sync
+            | CommandId::SyncDelimited
+            | CommandId::Ping
+            | CommandId::Info
+            | CommandId::FsfreezeStatus
+            | CommandId::GetTime
+    )
 }
 
 fn is_list(id: CommandId) -> bool {

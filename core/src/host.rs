@@ -142,6 +142,13 @@ pub trait ByteSink {
     /// error on its side).
     #[allow(clippy::result_unit_err)]
     fn put(&mut self, bytes: &[u8]) -> Result<(), ()>;
+
+    /// Pushes what was put so far to the peer (before a command that may take long, so that
+    /// earlier replies are not held back by it).
+    #[allow(clippy::result_unit_err)]
+    fn flush(&mut self) -> Result<(), ()> {
+        Ok(())
+    }
 }
 
 struct SinkIo<'s>(&'s mut dyn ByteSink);

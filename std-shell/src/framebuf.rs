@@ -6,11 +6,13 @@ use qga_core::FrameBuffer;
 pub const INITIAL: usize = 64 * 1024;
 /// Largest size: qemu-ga's 64 MiB token limit plus room for the rest of the request.
 pub const MAX: usize = (64 << 20) + INITIAL;
-/// After a request, a buffer that grew beyond this is shrunk back to [`INITIAL`].
-pub const SHRINK_ABOVE: usize = 1 << 20;
+/// After a request, a buffer that grew beyond this is shrunk back to [`INITIAL`]. Up to this
+/// size the memory is kept for the next request: a host copying a file sends 1–4 MiB chunks
+/// back to back, and growing the buffer again for each one costs more than the copy.
+pub const SHRINK_ABOVE: usize = 16 << 20;
 
 /// A `Vec<u8>` that starts at 64 KiB, grows on demand up to 64 MiB + 64 KiB, and gives the
-/// memory back after a large request.
+/// memory back after a request larger than [`SHRINK_ABOVE`].
 #[derive(Debug)]
 pub struct GrowBuf {
     buf: Vec<u8>,
@@ -45,11 +47,13 @@ impl FrameBuffer for GrowBuf {
         if min_len > len && len < MAX {
             // Doubling keeps the number of copies logarithmic in the request size.
             let target = min_len.max(len.saturating_mul(2)).min(MAX);
-            // An allocation failure leaves the buffer as it is: the agent then reports the
-            // request as too large instead of the process aborting.
-            if self.buf.try_reserve_exact(target - len).is_ok() {
-                self.buf.resize(target, 0);
+            // A fresh zeroed allocation comes from pages the kernel already zeroed (no memset
+            // of the whole buffer); only the used part is copied over.
+            let mut bigger = vec![0u8; target];
+            if let Some(dst) = bigger.get_mut(..len) {
+                dst.copy_from_slice(&self.buf);
             }
+            self.buf = bigger;
         }
         self.buf.len()
     }

@@ -576,6 +576,11 @@ fn feed_all(agent: &mut QgaAgent<'_>, mut input: &[u8], writer: &mut FdWriter<'_
             }
         }
         if input.is_empty() {
+            // The engine leaves replies in the writer until the input read is used up: one
+            // write for all the replies to pipelined requests.
+            if let Err(e) = embedded_io::Write::flush(writer) {
+                warning!("error writing to channel: {}", transport::io_text(&e));
+            }
             return;
         }
         let n = agent.feed(input);

@@ -22,6 +22,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod bench;
 pub mod blackbox;
 pub mod cases;
 pub mod core_side;

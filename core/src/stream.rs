@@ -135,7 +135,9 @@ impl Streamer {
         self.tok_len += 1;
     }
 
-    /// Appends plain string bytes to the token in progress (which has started).
+    /// Appends plain string bytes to the token in progress (which has started). Stores exactly
+    /// what byte-by-byte pushes would store (the part that fits), so that nothing depends on
+    /// how the input was split.
     fn push_run<B: FrameBuffer>(&mut self, buf: &mut B, run: &[u8]) {
         let at = self.tok_start + self.tok_stored;
         let end = at + run.len();
@@ -143,12 +145,14 @@ impl Streamer {
             if buf.bytes().len() < end {
                 buf.grow(end);
             }
-            match buf.bytes_mut().get_mut(at..end) {
-                Some(dst) => {
-                    dst.copy_from_slice(run);
-                    self.tok_stored += run.len();
-                }
-                None => self.overflow = true,
+            let fit = buf.bytes().len().saturating_sub(at).min(run.len());
+            if let (Some(dst), Some(src)) = (buf.bytes_mut().get_mut(at..at + fit), run.get(..fit))
+            {
+                dst.copy_from_slice(src);
+                self.tok_stored += fit;
+            }
+            if fit < run.len() {
+                self.overflow = true;
             }
         } else {
             self.overflow = true;
@@ -250,8 +254,11 @@ impl Streamer {
                 Step::Error => {
                     i += 1;
                     self.push(buf, b);
-                    let start = self.tok_start;
-                    let end = start + self.tok_stored;
+                    // Only the stored part of the token is reported (none of it when the buffer
+                    // was already full), always inside the buffer.
+                    let cap = buf.bytes().len();
+                    let start = self.tok_start.min(cap);
+                    let end = (self.tok_start + self.tok_stored).min(cap).max(start);
                     self.reset_request();
                     return (i, Some(Event::Stray { start, end }));
                 }

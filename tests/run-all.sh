@@ -62,3 +62,6 @@ ls -l "$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/min/qga"
 step "tests (core units, transcripts, corpus, differential against qemu-ga)"
 cargo test -p qga-core --features testing
 cargo test --workspace
+
+step "fuzz smoke: every cargo-fuzz target for 30 s (nightly and cargo-fuzz installed when missing)"
+fuzz/smoke.sh 30

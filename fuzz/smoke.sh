@@ -11,7 +11,6 @@
 #
 #   FUZZ_SANITIZER   sanitizer for `cargo fuzz` (default: none; the code under test is safe Rust,
 #                    and without ASan the targets run several times faster; try `address`)
-#   QGA_FUZZ_KNOWN   open findings to step around (see fuzz/README.md); leave unset in CI
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)

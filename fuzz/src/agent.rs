@@ -39,7 +39,7 @@ use qga_core::testing::{FakeHost, Scripted};
 use qga_core::{Agent, Config, FrameBuffer, HostError, Limits};
 use serde_json::Value;
 
-use super::common::{GrowBuf, check_reply_lines, known_open, split_by_seed};
+use super::common::{GrowBuf, check_reply_lines, split_by_seed};
 use super::requests::{Id, request};
 
 /// Garbage fragments: lexical traps, partial requests, bytes QEMU treats specially.
@@ -363,10 +363,7 @@ fn run_on<B: FrameBuffer>(input: &AgentInput, frame: B, pieces: &[&[u8]]) -> Out
 
 /// Feeds `pieces` (one `process` call each) to a fresh agent configured by `input`.
 pub fn run(input: &AgentInput, pieces: &[&[u8]]) -> Outcome {
-    if known_open("stray-overflow") {
-        // No capped buffer: one that holds the largest chunk (20 KiB) many times over.
-        run_on(input, GrowBuf::new(64, 1 << 20), pieces)
-    } else if input.flags.tiny_frame() {
+    if input.flags.tiny_frame() {
         run_on(input, GrowBuf::new(512, 512), pieces)
     } else if input.flags.growable() {
         run_on(input, GrowBuf::new(64, 1 << 16), pieces)

@@ -1,36 +1,10 @@
 //! Pieces shared by several targets: a growable frame buffer, fuzzer-driven input splitting, and
 //! the check that every reply line the agent writes is JSON of the reply shape.
 
-use std::sync::OnceLock;
-
 use qga_core::FrameBuffer;
 use serde_json::Value;
 
 use super::oracle::from_slice_unbounded;
-
-/// Open findings a campaign may step around, so that the fuzzer keeps looking for new ones
-/// instead of rediscovering a known one every few seconds.
-///
-/// * `stray-overflow`: the text of an error token that does not fit a capped frame buffer (its
-///   range lies outside the buffer, or depends on how the input was split). With it set, the
-///   targets only use frame buffers that can hold any input they get.
-///
-/// Set `QGA_FUZZ_KNOWN` to a comma-separated list of these names; unset (the default, and
-/// what the stable replay uses) every invariant is checked.
-pub fn known_open(finding: &str) -> bool {
-    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
-    KNOWN
-        .get_or_init(|| {
-            std::env::var("QGA_FUZZ_KNOWN")
-                .unwrap_or_default()
-                .split(',')
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .iter()
-        .any(|k| k == finding)
-}
 
 /// A frame buffer that grows on demand, like the daemon's: it starts at `initial` bytes, grows
 /// (to a power of two) up to `max` bytes, and shrinks back on [`FrameBuffer::release`].

@@ -14,7 +14,7 @@ use qga_core::json::lexer::{Lexer, Step, Tok};
 use qga_core::stream::{Event, LimitError, Streamer};
 use qga_core::{FrameBuffer, Limits};
 
-use super::common::{GrowBuf, known_open, split_by_seed};
+use super::common::{GrowBuf, split_by_seed};
 
 /// An event with the text it refers to copied out of the frame buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,12 +56,8 @@ pub fn limits_for(config: u8) -> Limits {
     }
 }
 
-/// The frame buffer chosen by bits 2–4 of the config byte (without a cap when the finding
-/// `stray-overflow` is stepped around, see [`known_open`]).
+/// The frame buffer chosen by bits 2–4 of the config byte.
 pub fn frame_for(config: u8) -> GrowBuf {
-    if known_open("stray-overflow") {
-        return GrowBuf::new(usize::from(config >> 2) & 7, 1 << 20);
-    }
     match (config >> 2) & 7 {
         0 => GrowBuf::new(1 << 16, 1 << 16),
         1 => GrowBuf::new(256, 256),

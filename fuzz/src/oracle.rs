@@ -193,8 +193,9 @@ pub fn std_string_token(tok: &[u8]) -> Vec<u8> {
 
 /// Rewrites the stored text of a request (tokens back to back, a single space between two
 /// numbers or keywords; see `qga_core::stream`) as standard JSON: strings through
-/// [`std_string_token`], and numbers whose value overflows a double (QEMU turns them into
-/// `inf`; `serde_json` refuses them as out of range) into `0`. Other tokens are copied.
+/// [`std_string_token`], and numbers whose value overflows a double or comes within rounding of
+/// its maximum (QEMU turns them into `inf` or accepts them; `serde_json` refuses them as out of
+/// range) into `0`. Other tokens are copied.
 pub fn std_json_text(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + 16);
     let mut i = 0usize;
@@ -228,7 +229,9 @@ pub fn std_json_text(text: &[u8]) -> Vec<u8> {
                 let overflows = std::str::from_utf8(num)
                     .ok()
                     .and_then(|s| s.parse::<f64>().ok())
-                    .is_some_and(f64::is_infinite);
+                    // serde_json (without float_roundtrip) also refuses values that round to the
+                    // largest double, such as 1.7976931348623158e308, which QEMU accepts.
+                    .is_some_and(|v| v.is_infinite() || v.abs() >= 1e308);
                 if overflows {
                     out.push(b'0');
                 } else {

@@ -95,51 +95,11 @@ pub fn assert_harmless(request: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // The binaries
 
-/// `target/<profile>`: the directory above this test binary's `deps`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .to_owned()
-}
-
 /// The `qga` daemon: `$QGA_DAEMON_BIN`, or built with `cargo build -p qga --bin qga` in the
 /// profile of this test binary (a no-op when it is fresh).
 pub fn qga_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("QGA_DAEMON_BIN") {
-            return PathBuf::from(bin);
-        }
-        let dir = profile_dir();
-        let profile = match dir.file_name().and_then(OsStr::to_str) {
-            Some("debug") | None => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-        };
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../std-shell/Cargo.toml");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = Command::new(cargo)
-            .args(["build", "-p", "qga", "--bin", "qga", "--profile", &profile])
-            .arg("--message-format=json-render-diagnostics")
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cannot run cargo");
-        let built = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "qga")
-            .find_map(|v| v["executable"].as_str().map(PathBuf::from));
-        match built {
-            Some(path) if output.status.success() => path,
-            _ => panic!(
-                "cannot build the qga daemon (cargo build -p qga --bin qga: {})",
-                output.status
-            ),
-        }
-    })
+    BIN.get_or_init(|| crate::build::qga_package_bin("qga", false, "QGA_DAEMON_BIN"))
 }
 
 /// The reference agent (`$QGA_REFERENCE_AGENT` or `/usr/sbin/qemu-ga`), or `None` after printing

@@ -24,6 +24,7 @@
 
 pub mod bench;
 pub mod blackbox;
+pub mod build;
 pub mod cases;
 pub mod core_side;
 pub mod corpus;

@@ -18,65 +18,17 @@
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 
 use qga_tests::bench::conn::{Conn, Received, find_newline};
 use qga_tests::bench::report::median;
 use qga_tests::bench::{Phases, affinity, procfs};
 use serde_json::Value;
 
-/// `target/<profile>`: the directory of this test binary's parent (`deps`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .to_owned()
-}
-
 /// The `qga` daemon: `$QGA_DAEMON_BIN`, else built with this test's profile.
 fn qga_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("QGA_DAEMON_BIN") {
-        return PathBuf::from(bin);
-    }
-    let dir = profile_dir();
-    let profile = match dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => "dev".to_owned(),
-        Some(other) => other.to_owned(),
-    };
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../std-shell/Cargo.toml");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["build", "-p", "qga", "--bin", "qga", "--profile", &profile])
-        .arg("--message-format=json-render-diagnostics")
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cannot run cargo");
-    let built = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "qga")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from));
-    match built {
-        Some(path) if output.status.success() => path,
-        _ => {
-            let fallback = dir.join("qga");
-            assert!(
-                fallback.is_file(),
-                "cannot build qga (cargo: {}) and {} does not exist",
-                output.status,
-                fallback.display()
-            );
-            println!(
-                "WARNING: cargo could not build qga; using {}",
-                fallback.display()
-            );
-            fallback
-        }
-    }
+    qga_tests::build::qga_package_bin("qga", false, "QGA_DAEMON_BIN")
 }
 
 /// Two CPUs for the pinning options, when `taskset` exists and two are available.

@@ -51,66 +51,13 @@ const KILL_AFTER: Duration = Duration::from_secs(60);
 
 /// `target/<profile>`: the directory of this test binary's parent (`deps`).
 fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps")
-        .to_owned()
+    qga_tests::build::profile_dir()
 }
 
 /// The `qga-client` binary, built first if needed.
 fn client_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("QGA_CLIENT_BIN") {
-            return PathBuf::from(bin);
-        }
-        let dir = profile_dir();
-        let profile = match dir.file_name().and_then(OsStr::to_str) {
-            Some("debug") | None => "dev".to_owned(),
-            Some(other) => other.to_owned(),
-        };
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../std-shell/Cargo.toml");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "qga",
-                "--bin",
-                "qga-client",
-                "--profile",
-                &profile,
-            ])
-            .arg("--message-format=json-render-diagnostics")
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("cannot run cargo");
-        let built = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "qga-client")
-            .find_map(|v| v["executable"].as_str().map(PathBuf::from));
-        match built {
-            Some(path) if output.status.success() => path,
-            _ => {
-                let fallback = dir.join("qga-client");
-                assert!(
-                    fallback.is_file(),
-                    "cannot build qga-client (cargo: {}) and {} does not exist",
-                    output.status,
-                    fallback.display()
-                );
-                println!(
-                    "WARNING: cargo could not build qga-client; using {}",
-                    fallback.display()
-                );
-                fallback
-            }
-        }
-    })
+    BIN.get_or_init(|| qga_tests::build::qga_package_bin("qga-client", false, "QGA_CLIENT_BIN"))
 }
 
 /// The `qga` daemon binary, if it has been built.

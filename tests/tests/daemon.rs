@@ -1725,7 +1725,17 @@ fn abandoned_read_reply_still_moves_the_position() {
     let Some(reference) = reference_bin("abandoned read on qemu-ga") else {
         return;
     };
-    let r = abandoned_read("qemu-ga", &reference, &data);
+    // qemu-ga sometimes resets the follow-up connection when it arrives while it is still
+    // dropping the first one (a race in the reference, seen under load): retry it, not qga.
+    let mut r = None;
+    for _ in 0..3 {
+        let attempt = std::panic::catch_unwind(|| abandoned_read("qemu-ga", &reference, &data));
+        if let Ok(t) = attempt {
+            r = Some(t);
+            break;
+        }
+    }
+    let r = r.expect("qemu-ga failed the abandoned-read sequence three times");
     assert_same_replies(&q, &r);
 }
 

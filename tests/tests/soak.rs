@@ -10,7 +10,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,26 +18,7 @@ use qga_tests::tempdir::TempDir;
 
 /// Builds the release `qga` (a no-op when fresh) and returns its path.
 fn release_qga() -> PathBuf {
-    if let Some(bin) = std::env::var_os("QGA_RELEASE_BIN") {
-        return bin.into();
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../std-shell/Cargo.toml");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--release", "-p", "qga", "--bin", "qga"])
-        .arg("--message-format=json-render-diagnostics")
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo");
-    assert!(out.status.success(), "building the release qga failed");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "qga")
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .expect("cargo did not report the qga executable")
+    qga_tests::build::qga_package_bin("qga", true, "QGA_RELEASE_BIN")
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {

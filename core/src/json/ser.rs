@@ -7,9 +7,10 @@
 //!   `crate::qdict`); a field whose value is `None` is left out entirely, as QAPI leaves out absent
 //!   optional members, so types need no `skip_serializing_if`;
 //! * `None` anywhere else (top level, list element, map value) is `null`;
-//! * `&str`, `char` and bytes (`serialize_bytes`, e.g. a `Bytes` newtype) are strings written by
+//! * `&str` and bytes (`serialize_bytes`, e.g. a `Bytes` newtype) are strings written by
 //!   [`JsonWriter::string`]: modified UTF-8 with `\uFFFD` for invalid sequences, cut at a NUL, so
-//!   names that are not UTF-8 survive;
+//!   names that are not UTF-8 survive; a `char` is one code point ([`JsonWriter::string_char`]),
+//!   so `'\0'` is written `\u0000`;
 //! * integers are decimal, `f32`/`f64` use `%.17g`, unit and unit structs are `{}` (QAPI's empty
 //!   return), unit enum variants are their (renamed) name, newtype structs are their content;
 //! * sequences and tuples are arrays, maps are objects in the order given;

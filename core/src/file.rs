@@ -105,6 +105,21 @@ impl GlibB64 {
     }
 }
 
+/// The bytes to write: `count` if given and within the decoded payload, else qemu-ga's error.
+fn write_count(
+    count: Option<i64>,
+    total: usize,
+) -> Result<usize, (ErrorClass, crate::agent::Fail<'static>)> {
+    match count {
+        None => Ok(total),
+        Some(c) if c >= 0 && (c as u64) <= total as u64 => Ok(c as usize),
+        Some(c) => Err((
+            ErrorClass::GenericError,
+            crate::agent::Fail::Desc(crate::agent::Desc::WriteCount(c)),
+        )),
+    }
+}
+
 /// Characters qemu's `qbase64_decode` accepts.
 fn valid_b64_char(c: u32) -> bool {
     matches!(c, 0x41..=0x5A | 0x61..=0x7A | 0x30..=0x39 | 0x2B | 0x2F | 0x3D)
@@ -139,16 +154,7 @@ pub(crate) fn write<H: Host + ?Sized>(
         }
         total += dec.step(cp as u8, &mut tmp);
     }
-    let count = match count {
-        None => total,
-        Some(c) if c >= 0 && (c as u64) <= total as u64 => c as usize,
-        Some(c) => {
-            return Err((
-                ErrorClass::GenericError,
-                Fail::Desc(crate::agent::Desc::WriteCount(c)),
-            ));
-        }
-    };
+    let count = write_count(count, total)?;
     // Pass 2: decode and hand over the first `count` bytes.
     let mut dec = GlibB64::default();
     let mut filled = 0usize;
@@ -228,16 +234,7 @@ fn write_canonical<H: Host + ?Sized>(
     use crate::agent::Fail;
     let pads = raw.iter().rev().take_while(|&&c| c == b'=').count();
     let total = raw.len() / 4 * 3 - pads;
-    let count = match count {
-        None => total,
-        Some(c) if c >= 0 && (c as u64) <= total as u64 => c as usize,
-        Some(c) => {
-            return Err((
-                ErrorClass::GenericError,
-                Fail::Desc(crate::agent::Desc::WriteCount(c)),
-            ));
-        }
-    };
+    let count = write_count(count, total)?;
     let host_err = |e| (ErrorClass::GenericError, Fail::Host(e));
     // Whole groups of 4 characters decode to 3 bytes each, straight into the work buffer.
     let group_chars = (work.len() / 3).max(1) * 4;

@@ -395,27 +395,21 @@ impl<B: FrameBuffer> Client<B> {
         if self.state != State::Ready {
             return Err(RequestError::State);
         }
-        self.reply = None;
-        let mut w = JsonWriter::new(out);
-        let io = RequestError::Io;
-        w.raw(b"{\"execute\": ").map_err(io)?;
-        w.string(command.as_bytes()).map_err(io)?;
-        if let Some(args) = args {
-            w.raw(b", \"arguments\": ").map_err(io)?;
-            to_writer(args, &mut w).map_err(|e| match e {
-                SerError::Io(e) => RequestError::Io(e),
-                SerError::Unsupported => RequestError::Arguments,
-            })?;
-        }
-        w.raw(b", \"id\": ").map_err(io)?;
-        w.int(id).map_err(io)?;
-        w.raw(b"}\n").map_err(io)?;
-        w.inner().flush().map_err(io)?;
-        self.id = id;
-        self.no_reply = crate::command::find(command).is_some_and(|s| !s.success_response);
-        self.deadline = Some(now.saturating_add(self.config.timeouts.for_command(command)));
-        self.state = State::Waiting;
-        Ok(())
+        self.send(
+            now,
+            command,
+            id,
+            out,
+            |w| {
+                w.raw(b", \"arguments\": ").map_err(RequestError::Io)?;
+                let Some(args) = args else { return Ok(()) };
+                to_writer(args, w).map_err(|e| match e {
+                    SerError::Io(e) => RequestError::Io(e),
+                    SerError::Unsupported => RequestError::Arguments,
+                })
+            },
+            args.is_some(),
+        )
     }
 
     /// Like [`Client::write_request`], with the arguments given as JSON text (what
@@ -437,14 +431,37 @@ impl<B: FrameBuffer> Client<B> {
                 return Err(RequestError::Arguments);
             }
         }
+        self.send(
+            now,
+            command,
+            id,
+            out,
+            |w| {
+                w.raw(b", \"arguments\": ").map_err(RequestError::Io)?;
+                w.raw(args_json.unwrap_or_default())
+                    .map_err(RequestError::Io)
+            },
+            args_json.is_some(),
+        )
+    }
+
+    /// Writes `{"execute": command[, "arguments": …], "id": id}` and waits for its reply.
+    fn send<W: Write + ?Sized>(
+        &mut self,
+        now: u64,
+        command: &str,
+        id: i64,
+        out: &mut W,
+        args: impl FnOnce(&mut JsonWriter<'_, W>) -> Result<(), RequestError<W::Error>>,
+        has_args: bool,
+    ) -> Result<(), RequestError<W::Error>> {
         self.reply = None;
         let io = RequestError::Io;
         let mut w = JsonWriter::new(out);
         w.raw(b"{\"execute\": ").map_err(io)?;
         w.string(command.as_bytes()).map_err(io)?;
-        if let Some(text) = args_json {
-            w.raw(b", \"arguments\": ").map_err(io)?;
-            w.raw(text).map_err(io)?;
+        if has_args {
+            args(&mut w)?;
         }
         w.raw(b", \"id\": ").map_err(io)?;
         w.int(id).map_err(io)?;

@@ -336,6 +336,41 @@ impl Agent {
         }
     }
 
+    /// Runs `script` with `/bin/sh -c` in the guest (`guest-exec`, output merged) and waits up
+    /// to 30 s for it: (exit code, output).
+    pub fn sh(&mut self, script: &str) -> (i64, String) {
+        use base64::Engine as _;
+        let args = serde_json::json!({"path": "/bin/sh", "arg": ["-c", script], "capture-output": "merged"});
+        let pid = self
+            .call("guest-exec", Some(&args.to_string()))
+            .unwrap_or_else(|e| panic!("guest-exec {script:?}: {e}"))["pid"]
+            .as_i64()
+            .expect("guest-exec pid");
+        let start = Instant::now();
+        loop {
+            let st = self
+                .call(
+                    "guest-exec-status",
+                    Some(&serde_json::json!({ "pid": pid }).to_string()),
+                )
+                .unwrap_or_else(|e| panic!("guest-exec-status: {e}"));
+            if st["exited"] == true {
+                let out = base64::engine::general_purpose::STANDARD
+                    .decode(st["out-data"].as_str().unwrap_or(""))
+                    .unwrap_or_default();
+                return (
+                    st["exitcode"].as_i64().unwrap_or(-1),
+                    String::from_utf8_lossy(&out).into_owned(),
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "guest command did not finish: {script}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn call_with(
         &mut self,
         command: &str,

@@ -84,32 +84,9 @@ fn b64(text: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// Runs `script` with `/bin/sh -c` in the guest and waits for it: (exit code, stdout+stderr).
+/// Runs `script` in the guest and waits for it: (exit code, output).
 fn sh(agent: &mut Agent, script: &str) -> (i64, String) {
-    let args = json!({"path": "/bin/sh", "arg": ["-c", script], "capture-output": "merged"});
-    let pid = agent
-        .call("guest-exec", Some(&args.to_string()))
-        .unwrap_or_else(|e| panic!("guest-exec {script:?}: {e}"))["pid"]
-        .as_i64()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let st = agent
-            .call(
-                "guest-exec-status",
-                Some(&json!({ "pid": pid }).to_string()),
-            )
-            .unwrap();
-        if st["exited"] == true {
-            let out = String::from_utf8_lossy(&b64(st["out-data"].as_str().unwrap_or(""))).into();
-            return (st["exitcode"].as_i64().unwrap_or(-1), out);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "guest command did not finish: {script}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    agent.sh(script)
 }
 
 /// Starts `script` in the guest in the background.

@@ -16,6 +16,16 @@
 //! (qemu-ga's rate, so never worse), and a 5 s safety wake-up in case a kernel failed to wake
 //! the queue. Descriptors that epoll refuses (regular files, /dev/null) fall back to qemu-ga's
 //! 100 ms sleep.
+//!
+//! # A host that has just attached
+//!
+//! The guest driver learns that the host opened its end from a control message handled later,
+//! in a workqueue, while the host's first bytes wake the reader straight from the interrupt. A
+//! busy or high-priority guest can therefore read a request and write its reply while the port
+//! still says "no host" (writes would block, POLLHUP). Treating that as a lost host drops the
+//! reply the host is waiting for (seen in the VM test with the agent reniced). So the reply
+//! writer waits, on the same edge-triggered epoll set, for the port to report the host (see
+//! [`Output`]), and gives up only after [`HOST_ATTACH_GRACE`].
 
 pub mod writer;
 
@@ -76,6 +86,10 @@ pub enum Next {
 const HUP_MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Safety wake-up while waiting for a disconnected port's host.
 const HUP_SAFETY_WAKEUP: Duration = Duration::from_secs(5);
+/// How long a reply waits for a port that reports no host (see the module docs). If the host
+/// really left, a host attaching within this time receives the rest of the stale reply, which
+/// its sync discards (qemu-ga retries such a write until it succeeds, however long that takes).
+pub const HOST_ATTACH_GRACE: Duration = Duration::from_secs(10);
 
 fn timespec(d: Duration) -> Timespec {
     Timespec {
@@ -147,7 +161,8 @@ impl Port {
                     ep,
                     &fd,
                     epoll::EventData::new_u64(0),
-                    epoll::EventFlags::IN | epoll::EventFlags::ET,
+                    // OUT too: the host attaching makes the port writable before it has data.
+                    epoll::EventFlags::IN | epoll::EventFlags::OUT | epoll::EventFlags::ET,
                 )
                 .is_ok()
             });
@@ -217,14 +232,19 @@ impl Port {
         {
             return Err(s);
         }
-        let mut events: Vec<epoll::Event> = Vec::with_capacity(4);
-        let zero = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        let _ = epoll::wait(ep, rustix::buffer::spare_capacity(&mut events), Some(&zero));
+        drain(ep.as_fd());
         Ok(())
     }
+}
+
+/// Consumes the edges queued in an epoll set (without waiting).
+fn drain(ep: BorrowedFd<'_>) {
+    let mut events: Vec<epoll::Event> = Vec::with_capacity(4);
+    let _ = epoll::wait(
+        ep,
+        rustix::buffer::spare_capacity(&mut events),
+        Some(&timespec(Duration::ZERO)),
+    );
 }
 
 /// A listening socket (unix or vsock) and at most one client.
@@ -364,12 +384,29 @@ impl Channel {
     }
 
     /// Where replies go: the port, or the current client.
-    pub fn output(&self) -> Option<BorrowedFd<'_>> {
+    pub fn output(&self) -> Option<Output<'_>> {
         match self {
-            Channel::Port(p) => Some(p.fd.as_fd()),
-            Channel::Listen(l) => l.client.as_ref().map(AsFd::as_fd),
+            Channel::Port(p) => Some(Output {
+                fd: p.fd.as_fd(),
+                host_wait: p.epoll.as_ref().map(AsFd::as_fd),
+            }),
+            Channel::Listen(l) => l.client.as_ref().map(|c| Output {
+                fd: c.as_fd(),
+                host_wait: None,
+            }),
         }
     }
+}
+
+/// Where a reply is written.
+#[derive(Clone, Copy, Debug)]
+pub struct Output<'a> {
+    /// The descriptor (non-blocking).
+    pub fd: BorrowedFd<'a>,
+    /// For a port: an edge-triggered epoll set holding it, which becomes readable when the
+    /// port's state changes. A port reporting "no host" is then waited for (up to
+    /// [`HOST_ATTACH_GRACE`]) instead of failing the write; a socket's hang-up is final.
+    pub host_wait: Option<BorrowedFd<'a>>,
 }
 
 fn errno_text(e: Errno) -> &'static str {
@@ -671,7 +708,8 @@ mod tests {
                 other => panic!("{other:?}"),
             }
             let out = chan.output().unwrap();
-            rustix::io::write(out, b"ok").unwrap();
+            assert!(out.host_wait.is_none(), "a socket's hang-up is final");
+            rustix::io::write(out.fd, b"ok").unwrap();
             let mut reply = [0u8; 2];
             c.read_exact(&mut reply).unwrap();
             assert_eq!(&reply, b"ok");

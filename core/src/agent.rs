@@ -659,6 +659,34 @@ fn error_reply_with(
     })();
 }
 
+/// The top-level `execute`, `arguments` and `id` of a request whose members are exactly those
+/// (each at most once, `execute` a string, `arguments` an object), found without sorting; `None`
+/// for anything else, which the QDict-order walk then reports.
+#[allow(clippy::type_complexity)]
+fn well_formed_members(
+    msg: &Msg<'_>,
+    root: Val,
+) -> Option<(Option<Val>, Option<Val>, Option<Val>)> {
+    let (mut execute, mut arguments, mut id) = (None, None, None);
+    for (k, v) in msg.members(root) {
+        let key = msg.bytes(k);
+        let slot = if eq_text(key, b"execute") && v.tok == Tok::Str {
+            &mut execute
+        } else if eq_text(key, b"arguments") && v.tok == Tok::LCurly {
+            &mut arguments
+        } else if eq_text(key, b"id") {
+            &mut id
+        } else {
+            return None;
+        };
+        if slot.replace(v).is_some() {
+            // A repeated key: QDict keeps one of them; leave that to the full walk.
+            return None;
+        }
+    }
+    Some((execute, arguments, id))
+}
+
 /// Outcome of a handler.
 enum Done {
     /// Reply already streamed through `Out` (the envelope is open, to be closed with the id).
@@ -684,19 +712,16 @@ impl<H: Host> Dispatch<'_, '_, H> {
         error_reply_with(sink, &self.msg, id, self.scratch, class, desc, &*self.host);
     }
 
-    fn dispatch(&mut self, sink: &mut dyn ByteSink) {
+    /// The top-level members checked in QDict order, as qmp_dispatch iterates them (the first
+    /// problem in that order is the one reported); `None` once an error reply was written. The
+    /// id is looked up first because every error from here on echoes it.
+    #[allow(clippy::type_complexity)]
+    fn members_in_qdict_order(
+        &mut self,
+        sink: &mut dyn ByteSink,
+        root: Val,
+    ) -> Option<(Option<Val>, Option<Val>, Option<Val>)> {
         let msg = self.msg;
-        let Some(root) = msg.value_at(0) else { return };
-        if root.tok != Tok::LCurly {
-            return self.fail(
-                sink,
-                None,
-                ErrorClass::GenericError,
-                &Desc::Text("QMP input must be a JSON object"),
-            );
-        }
-        // Top-level members are checked in QDict order, as qmp_dispatch iterates them; the id
-        // is looked up first because every error from here on echoes it.
         let mut execute = None;
         let mut arguments = None;
         let n = sort_members(&msg, root, self.scratch).unwrap_or(0);
@@ -711,28 +736,55 @@ impl<H: Host> Dispatch<'_, '_, H> {
             let key = msg.bytes(k);
             if eq_text(key, b"execute") {
                 if v.tok != Tok::Str {
-                    return self.fail(
+                    self.fail(
                         sink,
                         id,
                         ErrorClass::GenericError,
                         &Desc::Text("QMP input member 'execute' must be a string"),
                     );
+                    return None;
                 }
                 execute = Some(v);
             } else if eq_text(key, b"arguments") {
                 if v.tok != Tok::LCurly {
-                    return self.fail(
+                    self.fail(
                         sink,
                         id,
                         ErrorClass::GenericError,
                         &Desc::Text("QMP input member 'arguments' must be an object"),
                     );
+                    return None;
                 }
                 arguments = Some(v);
             } else if !eq_text(key, b"id") {
-                return self.fail(sink, id, ErrorClass::GenericError, &Desc::Member(k));
+                self.fail(sink, id, ErrorClass::GenericError, &Desc::Member(k));
+                return None;
             }
         }
+        Some((execute, arguments, id))
+    }
+
+    fn dispatch(&mut self, sink: &mut dyn ByteSink) {
+        let msg = self.msg;
+        let Some(root) = msg.value_at(0) else { return };
+        if root.tok != Tok::LCurly {
+            return self.fail(
+                sink,
+                None,
+                ErrorClass::GenericError,
+                &Desc::Text("QMP input must be a JSON object"),
+            );
+        }
+        // Top-level members are checked in QDict order, as qmp_dispatch iterates them; the id
+        // is looked up first because every error from here on echoes it. The order only picks
+        // which error is reported, so a well-formed request skips the sort.
+        let found = match well_formed_members(&msg, root) {
+            Some(found) => Some(found),
+            None => self.members_in_qdict_order(sink, root),
+        };
+        let Some((execute, arguments, id)) = found else {
+            return;
+        };
         let Some(execute) = execute else {
             return self.fail(
                 sink,

@@ -203,6 +203,19 @@ fn ids_are_normalised() {
         b"{\"execute\":\"guest-ping\",\"id\":\"\xc0\x80\"}",
         b"{\"return\": {}, \"id\": \"\\u0000\"}\n",
     );
+    // Plain ASCII ids are copied in one piece; what needs escaping still is.
+    for (id, echo) in [
+        ("'a\"b'", "\"a\\\"b\""),
+        ("\"a'b\"", "\"a'b\""),
+        ("'\\t\\u007f~'", "\"\\t\\u007F~\""),
+        ("\"\x7f\"", "\"\\u007F\""),
+        ("\"caf\u{e9}\"", "\"caf\\u00E9\""),
+    ] {
+        check(
+            format!("{{\"execute\":\"guest-ping\",\"id\":{id}}}").as_bytes(),
+            format!("{{\"return\": {{}}, \"id\": {echo}}}\n").as_bytes(),
+        );
+    }
 }
 
 #[test]
@@ -234,6 +247,24 @@ fn request_shape_errors() {
     check(
         b"{\"execute\":\"guest-ping\",\"execute\":\"guest-info\"}",
         err("JSON parse error, duplicate key").as_bytes(),
+    );
+    // A key is a duplicate by its decoded text, however either copy is written.
+    for dup in [
+        &b"{\"execute\":\"guest-ping\",\"ex\\u0065cute\":\"guest-info\"}"[..],
+        b"{'id':1,\"id\":2,\"execute\":\"guest-ping\"}",
+        b"{\"\\u00e9\":1,\"\xc3\xa9\":2}",
+    ] {
+        check(dup, err("JSON parse error, duplicate key").as_bytes());
+    }
+    // The members checked in QDict order, whichever way they are written: the first problem in
+    // that order is the one reported.
+    check(
+        b"{\"arguments\":1,\"execute\":2,\"id\":3}",
+        b"{\"id\": 3, \"error\": {\"class\": \"GenericError\", \"desc\": \"QMP input member 'execute' must be a string\"}}\n",
+    );
+    check(
+        b"{\"exe\\u0063ute\":\"guest-ping\",'id':'x'}",
+        b"{\"return\": {}, \"id\": \"x\"}\n",
     );
     check(
         b"{\"execute\" \"guest-ping\"}",

@@ -21,8 +21,14 @@ pub fn echo<W: Write + ?Sized>(
     match v.tok {
         Tok::Str => {
             w.string_begin()?;
-            for cp in Chars::new(msg.bytes(v)).flatten() {
-                w.string_char(cp)?;
+            match Chars::unescaped(msg.bytes(v)) {
+                // Plain ASCII content is its own decoding: written in one piece.
+                Some(raw) if raw.is_ascii() => w.string_part(raw)?,
+                _ => {
+                    for cp in Chars::new(msg.bytes(v)).flatten() {
+                        w.string_char(cp)?;
+                    }
+                }
             }
             w.string_end()
         }

@@ -79,10 +79,15 @@ fn map_str(e: StrError, base: usize) -> ParseError {
 fn key_hash(tok: &[u8], obj: u32) -> u32 {
     // FNV-1a over the decoded code points, seeded with the object's offset.
     let mut h: u32 = 0x811C_9DC5 ^ obj.wrapping_mul(0x9E37_79B9);
-    for c in Chars::new(tok).flatten() {
+    let mut mix = |c: u32| {
         for b in c.to_le_bytes() {
             h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
         }
+    };
+    match Chars::unescaped(tok) {
+        // Plain ASCII: each byte is its code point, no decoding needed.
+        Some(raw) if raw.is_ascii() => raw.iter().for_each(|&b| mix(u32::from(b))),
+        _ => Chars::new(tok).flatten().for_each(mix),
     }
     h
 }

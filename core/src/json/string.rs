@@ -81,6 +81,16 @@ pub struct Chars<'a> {
     done: bool,
 }
 
+/// The first backslash in `inner`. Most strings in requests are short keys and values, where a
+/// plain loop beats the SIMD search's set-up cost.
+fn backslash(inner: &[u8]) -> Option<usize> {
+    if inner.len() <= 32 {
+        inner.iter().position(|&b| b == b'\\')
+    } else {
+        memchr::memchr(b'\\', inner)
+    }
+}
+
 impl<'a> Chars<'a> {
     /// Walks `tok`, which must be a complete string token as the lexer produced it.
     pub fn new(tok: &'a [u8]) -> Self {
@@ -97,7 +107,7 @@ impl<'a> Chars<'a> {
     pub fn validate(tok: &'a [u8]) -> Result<(), StrError> {
         // Fast path: runs of plain ASCII up to the next backslash need no decoding.
         let inner = tok.get(1..tok.len().saturating_sub(1)).unwrap_or(&[]);
-        let plain = memchr::memchr(b'\\', inner).unwrap_or(inner.len());
+        let plain = backslash(inner).unwrap_or(inner.len());
         if inner.get(..plain).is_some_and(<[u8]>::is_ascii) {
             if plain == inner.len() {
                 return Ok(());
@@ -119,7 +129,7 @@ impl<'a> Chars<'a> {
     /// decoded content, for a validated token).
     pub fn unescaped(tok: &'a [u8]) -> Option<&'a [u8]> {
         let inner = tok.get(1..tok.len().checked_sub(1)?)?;
-        memchr::memchr(b'\\', inner).is_none().then_some(inner)
+        backslash(inner).is_none().then_some(inner)
     }
 
     fn escape(&mut self) -> Result<u32, StrError> {

@@ -899,7 +899,7 @@ impl<H: Host> Dispatch<'_, '_, H> {
                     config: self.config,
                     frozen: *self.frozen,
                 };
-                out.value(&info);
+                crate::info::write(&info, out);
                 Done::Streamed
             }
             C::GetTime => Done::Int(self.host.get_time().map_err(host_err)?),

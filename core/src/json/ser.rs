@@ -440,8 +440,7 @@ impl<W: Write + ?Sized> ser::SerializeStruct for Compound<'_, '_, W> {
             return Ok(());
         }
         self.separator()?;
-        self.w.string(key.as_bytes()).map_err(SerError::Io)?;
-        raw(self.w, b": ")?;
+        self.w.key(key.as_bytes()).map_err(SerError::Io)?;
         value.serialize(Serializer { w: self.w })
     }
 

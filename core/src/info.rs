@@ -2,29 +2,41 @@
 //! the command table (reverse registration order, as qemu-ga lists them).
 
 use crate::agent::{Config, command_disabled};
-use crate::command::{COMMANDS, Spec};
+use crate::command::COMMANDS;
+#[cfg(test)]
+use crate::command::Spec;
 use crate::host::{Host, Out};
 use crate::json::write::JsonWriter;
+#[cfg(test)]
 use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
+
+/// `embedded_io::Write` onto an [`Out`] (which keeps any failure itself), for the few pieces
+/// that need the JSON writer.
+struct OutWrite<'o, 's>(&'o mut Out<'s>);
+
+impl embedded_io::ErrorType for OutWrite<'_, '_> {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Write for OutWrite<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0.raw(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
 
 /// Writes the `guest-info` value. Each command's entry is assembled from the table's static
 /// pieces and written in one piece: 43 entries through the general serializer cost several
 /// writes each, and `guest-info` is what management stacks call first. The result is byte for
 /// byte what serialising [`Info`] gives (checked by the tests).
 pub(crate) fn write(info: &Info<'_, impl Host + ?Sized>, out: &mut Out<'_>) {
-    let mut head = [0u8; 128];
-    let mut rest: &mut [u8] = &mut head;
-    let mut w = JsonWriter::new(&mut rest);
-    let ok = w.raw(b"{\"version\": ").is_ok()
-        && w.string(info.config.version.as_bytes()).is_ok()
-        && w.raw(b", \"supported_commands\": [").is_ok();
-    let left = rest.len();
-    if !ok {
-        // A version too long for the stack buffer: the general serializer handles anything.
-        out.value(info);
-        return;
-    }
-    out.raw(head.get(..head.len() - left).unwrap_or(&[]));
+    out.raw(b"{\"version\": ");
+    let _ = JsonWriter::new(&mut OutWrite(out)).string(info.config.version.as_bytes());
+    out.raw(b", \"supported_commands\": [");
     for (i, spec) in COMMANDS.iter().rev().enumerate() {
         let enabled = command_disabled(info.host, info.config, info.frozen, spec).is_none();
         let mut entry = [0u8; 128];
@@ -62,13 +74,17 @@ pub(crate) struct Info<'a, H: Host + ?Sized> {
     pub frozen: bool,
 }
 
+#[cfg(test)]
 struct Commands<'a, H: Host + ?Sized>(&'a Info<'a, H>);
 
+#[cfg(test)]
 struct CommandInfo<'a> {
     spec: &'a Spec,
     enabled: bool,
 }
 
+// The serde form: the reference the tests compare the writer against.
+#[cfg(test)]
 impl<H: Host + ?Sized> Serialize for Info<'_, H> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // QDict order: version, supported_commands.
@@ -79,6 +95,7 @@ impl<H: Host + ?Sized> Serialize for Info<'_, H> {
     }
 }
 
+#[cfg(test)]
 impl<H: Host + ?Sized> Serialize for Commands<'_, H> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let info = self.0;
@@ -91,6 +108,7 @@ impl<H: Host + ?Sized> Serialize for Commands<'_, H> {
     }
 }
 
+#[cfg(test)]
 impl Serialize for CommandInfo<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // QDict order: enabled, name, success-response.
@@ -174,7 +192,7 @@ mod tests {
             ..Config::default()
         };
         let long = Config {
-            version: "a very long version string that does not fit the stack buffer used for the head of the reply",
+            version: "a very long version string, longer than any piece the writer stages on the stack at once, \\ with escapes \u{1F600}",
             ..Config::default()
         };
         for config in [&Config::default(), &blocked, &allowed, &quoted, &long] {

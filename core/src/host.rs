@@ -287,7 +287,7 @@ pub trait Host {
         write(b"unknown error");
     }
 
-    /// Called with each executed command's name (qemu-ga logs "<name> called" at info level).
+    /// Called with each executed command's name (qemu-ga logs "`<name>` called" at info level).
     fn audit(&mut self, command: &'static str) {}
 
     /// `guest-get-time`: nanoseconds since the epoch.

@@ -18,7 +18,7 @@
 //! |-----------|--------------|
 //! | `log`     | internal log statements through the `log` crate |
 //! | `defmt`   | internal log statements through `defmt` (exclusive with `log`) |
-//! | `testing` | [`testing::FakeHost`], an in-memory host |
+//! | `testing` | `testing::FakeHost`, an in-memory host |
 //!
 //! ```
 //! use qga_core::{Agent, Config, Host};

@@ -34,7 +34,7 @@ pub struct Member {
 /// A QAPI alternate of a scalar and an enum (`GuestFileWhence`, `GuestExecCaptureOutput`).
 #[derive(Clone, Copy, Debug)]
 pub struct Alt {
-    /// Type name used in "expected: <name>".
+    /// Type name used in "expected: `<name>`".
     pub name: &'static str,
     /// The scalar branch: `Ty::Int` or `Ty::Bool`.
     pub scalar: Ty,

@@ -40,6 +40,8 @@ pub struct Config {
     pub allowed: Option<CommandSet>,
     /// The `version` member of `guest-info`.
     pub version: &'static str,
+    /// The base64 routines for file payloads.
+    pub base64: crate::file::Base64Codec,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             blocked: CommandSet::EMPTY,
             allowed: None,
             version: env!("CARGO_PKG_VERSION"),
+            base64: crate::file::Base64Codec::PORTABLE,
         }
     }
 }
@@ -971,14 +974,29 @@ impl<H: Host> Dispatch<'_, '_, H> {
                     .host
                     .file_read_begin(handle, count as usize)
                     .map_err(host_err)?;
-                crate::file::stream_read(&mut *self.host, handle, plan, self.work, out);
+                crate::file::stream_read(
+                    &mut *self.host,
+                    handle,
+                    plan,
+                    self.work,
+                    &self.config.base64,
+                    out,
+                );
                 Done::Streamed
             }
             C::FileWrite => {
                 let handle = int("handle").unwrap_or(0);
                 let b64 = b.string("buf-b64").unwrap_or(b"\"\"");
                 let count = int("count");
-                crate::file::write(&mut *self.host, handle, b64, count, self.work, out)?;
+                crate::file::write(
+                    &mut *self.host,
+                    handle,
+                    b64,
+                    count,
+                    self.work,
+                    &self.config.base64,
+                    out,
+                )?;
                 Done::Streamed
             }
             C::FileSeek => {

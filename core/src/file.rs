@@ -7,12 +7,53 @@ use crate::json::string::Chars;
 use crate::proto::ErrorClass;
 use base64::Engine as _;
 
+/// The base64 routines for file payloads, where nearly all of a large transfer's CPU goes. The
+/// default is the portable engine; a platform that can do better supplies its own (the std
+/// shell picks AVX2 or NEON at run time). A replacement must give exactly the same results (the
+/// shell's tests compare the two).
+#[derive(Clone, Copy)]
+pub struct Base64Codec {
+    /// Writes the padded standard-alphabet encoding of `input` into `output`; its length, or
+    /// `None` if `output` is too small.
+    pub encode: fn(input: &[u8], output: &mut [u8]) -> Option<usize>,
+    /// Decodes standard-alphabet text made of whole 4-character groups (the last may be padded;
+    /// bits after the last full byte are ignored, as GLib does) into `output`; the bytes
+    /// written, or `None` for invalid text or a too small `output`.
+    pub decode: fn(input: &[u8], output: &mut [u8]) -> Option<usize>,
+}
+
+impl core::fmt::Debug for Base64Codec {
+    // Not the function addresses: nothing useful, and pointer formatting costs code size.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Base64Codec")
+    }
+}
+
+impl Base64Codec {
+    /// The `base64` crate's portable engine.
+    pub const PORTABLE: Base64Codec = Base64Codec {
+        encode: portable_encode,
+        decode: portable_decode,
+    };
+}
+
+fn portable_encode(input: &[u8], output: &mut [u8]) -> Option<usize> {
+    base64::engine::general_purpose::STANDARD
+        .encode_slice(input, output)
+        .ok()
+}
+
+fn portable_decode(input: &[u8], output: &mut [u8]) -> Option<usize> {
+    LENIENT.decode_slice(input, output).ok()
+}
+
 /// Streams `{"count": N, "buf-b64": "…", "eof": B}` (qemu-ga's member order) into `out`.
 pub(crate) fn stream_read<H: Host + ?Sized>(
     host: &mut H,
     handle: i64,
     plan: ReadPlan,
     work: &mut [u8],
+    codec: &Base64Codec,
     out: &mut Out<'_>,
 ) {
     let mut num = [0u8; 24];
@@ -40,9 +81,7 @@ pub(crate) fn stream_read<H: Host + ?Sized>(
             left -= got;
         }
         let chunk = raw.get(..filled).unwrap_or(&[]);
-        let n = base64::engine::general_purpose::STANDARD
-            .encode_slice(chunk, enc)
-            .unwrap_or(0);
+        let n = (codec.encode)(chunk, enc).unwrap_or(0);
         out.raw(enc.get(..n).unwrap_or(&[]));
         filled = 0;
     }
@@ -132,6 +171,7 @@ pub(crate) fn write<H: Host + ?Sized>(
     b64_tok: &[u8],
     count: Option<i64>,
     work: &mut [u8],
+    codec: &Base64Codec,
     out: &mut Out<'_>,
 ) -> Result<(), (ErrorClass, crate::agent::Fail<'static>)> {
     use crate::agent::Fail;
@@ -140,7 +180,7 @@ pub(crate) fn write<H: Host + ?Sized>(
     host.file_write_begin(handle)
         .map_err(|e| (ErrorClass::GenericError, Fail::Host(e)))?;
     if let Some(raw) = canonical_b64(b64_tok) {
-        return write_canonical(host, handle, raw, count, work, out);
+        return write_canonical(host, handle, raw, count, work, codec, out);
     }
     // Pass 1: qbase64_decode's character check, and the decoded length.
     let mut dec = GlibB64::default();
@@ -229,6 +269,7 @@ fn write_canonical<H: Host + ?Sized>(
     raw: &[u8],
     count: Option<i64>,
     work: &mut [u8],
+    codec: &Base64Codec,
     out: &mut Out<'_>,
 ) -> Result<(), (ErrorClass, crate::agent::Fail<'static>)> {
     use crate::agent::Fail;
@@ -243,10 +284,10 @@ fn write_canonical<H: Host + ?Sized>(
         if left == 0 {
             break;
         }
-        let n = match LENIENT.decode_slice(chunk, &mut *work) {
-            Ok(n) => n,
+        let n = match (codec.decode)(chunk, &mut *work) {
+            Some(n) => n,
             // Cannot happen for canonical text; fail cleanly rather than write garbage.
-            Err(_) => {
+            None => {
                 return Err(host_err(HostError::Message(
                     "Base64 data contains invalid characters",
                 )));

@@ -82,5 +82,6 @@ pub mod types;
 pub use agent::{Agent, Config, RunError};
 pub use buffer::FrameBuffer;
 pub use command::{CommandId, CommandSet};
+pub use file::Base64Codec;
 pub use host::{Host, HostError, Out};
 pub use proto::{ErrorClass, Limits};

@@ -52,6 +52,7 @@
     )
 )]
 
+mod b64;
 mod cli;
 mod config;
 mod daemon;
@@ -394,7 +395,10 @@ fn daemon_argv0<'a>(daemon: &Daemon<'a>) -> &'a [u8] {
 /// The core's configuration from `-b`/`-a` (unknown names are ignored, as in qemu-ga; an
 /// allow list made only of unknown names still denies everything).
 fn core_config(config: &Config, frozen: bool) -> qga_core::Config {
-    let mut cc = qga_core::Config::default();
+    let mut cc = qga_core::Config {
+        base64: b64::codec(),
+        ..qga_core::Config::default()
+    };
     for name in &config.blocked_rpcs {
         cc.block(&name.to_string_lossy());
     }

@@ -32,25 +32,9 @@ pub const NOBODY: u32 = 65534;
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Commands that must never reach an agent in these tests, not even with arguments that might
-/// fail validation: they shut down, suspend, freeze, trim, or change time, CPUs, memory, users
-/// or keys. (`guest-exec` is not used by these tests either.)
-pub const FORBIDDEN_COMMANDS: &[&str] = &[
-    "guest-shutdown",
-    "guest-suspend-disk",
-    "guest-suspend-ram",
-    "guest-suspend-hybrid",
-    "guest-fsfreeze-freeze",
-    "guest-fsfreeze-freeze-list",
-    "guest-fsfreeze-thaw",
-    "guest-fstrim",
-    "guest-set-time",
-    "guest-set-vcpus",
-    "guest-set-memory-blocks",
-    "guest-set-user-password",
-    "guest-ssh-add-authorized-keys",
-    "guest-ssh-remove-authorized-keys",
-    "guest-exec",
-];
+/// fail validation: the corpus's [`crate::corpus::SYSTEM_COMMANDS`] (shutdown, suspend, freeze,
+/// trim, time, CPUs, memory, users, keys, and `guest-exec`, which these tests do not use either).
+pub const FORBIDDEN_COMMANDS: &[&str] = crate::corpus::SYSTEM_COMMANDS;
 
 /// The first of [`FORBIDDEN_COMMANDS`] that `request` names, with its offset (a longer name
 /// such as `guest-exec-status` does not count). One pass over the request, so that it is cheap
@@ -719,13 +703,7 @@ impl Conn {
                 Ok(n) => self
                     .pending
                     .extend_from_slice(buf.get(..n).unwrap_or_default()),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if crate::is_retry(&e) => {}
                 Err(e) => panic!("{}: read failed: {e}", self.label),
             }
         }
@@ -787,13 +765,7 @@ impl Conn {
             match self.stream.read(&mut buf) {
                 Ok(0) => return out,
                 Ok(n) => out.extend_from_slice(buf.get(..n).unwrap_or_default()),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if crate::is_retry(&e) => {}
                 // The agent may reset instead of closing cleanly.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return out,
                 Err(e) => panic!("{}: read failed: {e}", self.label),

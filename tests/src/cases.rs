@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use crate::corpus::{SAFETY_GUARD, SIDE_EFFECT_COMMANDS};
+use crate::corpus::{SAFETY_GUARD, side_effect_commands};
 
 /// One corpus stream.
 #[derive(Debug, Clone)]
@@ -271,7 +271,7 @@ const COMMANDS: &[Command] = &[
 ];
 
 fn is_side_effect(command: &str) -> bool {
-    SIDE_EFFECT_COMMANDS.contains(&command)
+    side_effect_commands().any(|c| c == command)
 }
 
 /// Builds the case list.

@@ -121,9 +121,9 @@ pub fn load_protocol_corpus() -> Result<Vec<CorpusEntry>, String> {
     Ok(entries)
 }
 
-/// Commands that change the system when they run. The corpus only ever sends them requests that
-/// fail argument validation, and each such request carries [`SAFETY_GUARD`].
-pub const SIDE_EFFECT_COMMANDS: &[&str] = &[
+/// Commands that change the system itself: shut down, suspend, freeze, trim, or change time, CPUs,
+/// memory, users or keys, or run programs. The black-box tests never send them at all.
+pub const SYSTEM_COMMANDS: &[&str] = &[
     "guest-shutdown",
     "guest-suspend-disk",
     "guest-suspend-ram",
@@ -139,6 +139,10 @@ pub const SIDE_EFFECT_COMMANDS: &[&str] = &[
     "guest-ssh-add-authorized-keys",
     "guest-ssh-remove-authorized-keys",
     "guest-exec",
+];
+
+/// The file commands, which touch the guest's files.
+pub const FILE_COMMANDS: &[&str] = &[
     "guest-file-open",
     "guest-file-write",
     "guest-file-close",
@@ -147,7 +151,14 @@ pub const SIDE_EFFECT_COMMANDS: &[&str] = &[
     "guest-file-read",
 ];
 
-/// An unexpected argument member that every request to a [`SIDE_EFFECT_COMMANDS`] entry carries.
+/// Commands that change the system when they run ([`SYSTEM_COMMANDS`] and [`FILE_COMMANDS`]).
+/// The corpus only ever sends them requests that fail argument validation, and each such request
+/// carries [`SAFETY_GUARD`].
+pub fn side_effect_commands() -> impl Iterator<Item = &'static str> {
+    SYSTEM_COMMANDS.iter().chain(FILE_COMMANDS).copied()
+}
+
+/// An unexpected argument member that every request to a [`side_effect_commands`] entry carries.
 /// The QAPI input visitor rejects unexpected members after visiting the known ones and before
 /// the handler runs, so even a request whose other arguments turned out to be valid fails.
 pub const SAFETY_GUARD: &str = "qga-test-guard";
@@ -161,7 +172,7 @@ pub const SAFETY_GUARD: &str = "qga-test-guard";
 pub fn check_stream_safety(stream: &[u8]) -> Result<(), String> {
     let decoded = decode_ascii_escapes(stream);
     for haystack in [stream, decoded.as_slice()] {
-        for name in SIDE_EFFECT_COMMANDS {
+        for name in side_effect_commands() {
             let mut from = 0;
             while let Some(pos) =
                 crate::socket::find(haystack.get(from..).unwrap_or_default(), name.as_bytes())

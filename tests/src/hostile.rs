@@ -261,16 +261,7 @@ impl Conn {
                     .extend_from_slice(chunk.get(..n).unwrap_or_default());
                 Ok(n)
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(0)
-            }
+            Err(e) if crate::is_retry(&e) => Ok(0),
             Err(_) => Err(Gone),
         }
     }
@@ -283,13 +274,7 @@ impl Conn {
             match self.stream.write(bytes) {
                 Ok(0) => return Err(Gone),
                 Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                Err(e) if crate::is_retry(&e) => {}
                 Err(_) => return Err(Gone),
             }
         }

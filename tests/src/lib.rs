@@ -68,6 +68,17 @@ pub trait AgentUnderTest {
 }
 
 /// The bytes appended after every stream:
+/// True for the errors a socket read or write with a timeout reports when it should simply be
+/// tried again (nothing was ready yet, or a signal interrupted it).
+pub fn is_retry(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
 /// `\n\xff{"execute":"guest-sync-delimited","arguments":{"id":N}}`.
 pub fn fence(id: u64) -> Vec<u8> {
     let mut v = b"\n\xff".to_vec();

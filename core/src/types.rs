@@ -606,13 +606,7 @@ impl GuestLogicalProcessor {
     /// shouldn't happen, but we can't trust the guest agent").
     pub fn check(&self) -> Result<(), DeError> {
         in_range(self.logical_id, 0, u32::MAX.into())?;
-        let can_offline = self
-            .can_offline
-            .ok_or(DeError::MissingField("can-offline"))?;
-        if !self.online && !can_offline {
-            return Err(DeError::Invalid);
-        }
-        Ok(())
+        check_offline(self.online, self.can_offline)
     }
 }
 
@@ -921,14 +915,18 @@ impl GuestMemoryBlock {
     /// ([`DeError::MissingField`]), and a block that is offline must be offlinable
     /// ([`DeError::Invalid`]), as for vCPUs.
     pub fn check(&self) -> Result<(), DeError> {
-        let can_offline = self
-            .can_offline
-            .ok_or(DeError::MissingField("can-offline"))?;
-        if !self.online && !can_offline {
-            return Err(DeError::Invalid);
-        }
-        Ok(())
+        check_offline(self.online, self.can_offline)
     }
+}
+
+/// The `can-offline` check shared by vCPUs and memory blocks: present, and true for anything
+/// that is offline.
+fn check_offline(online: bool, can_offline: Option<bool>) -> Result<(), DeError> {
+    let can_offline = can_offline.ok_or(DeError::MissingField("can-offline"))?;
+    if !online && !can_offline {
+        return Err(DeError::Invalid);
+    }
+    Ok(())
 }
 
 /// Outcome of changing one memory block.
@@ -1002,6 +1000,17 @@ pub struct GuestExecStatus<'a> {
 }
 
 impl GuestExecStatus<'_> {
+    /// The status of a process that has not exited yet: nothing but `exited: false`.
+    pub const RUNNING: GuestExecStatus<'static> = GuestExecStatus {
+        exitcode: None,
+        err_data: None,
+        out_data: None,
+        err_truncated: None,
+        signal: None,
+        out_truncated: None,
+        exited: false,
+    };
+
     /// What qemu-ga can produce: `exitcode`, `signal` and captured output only once the process
     /// has exited, and never both an exit code and a signal ([`DeError::Invalid`]); both come
     /// from a `gint` status (a Windows agent reports an NTSTATUS as the "signal"), and a signal
@@ -2232,15 +2241,7 @@ mod tests {
 
     #[test]
     fn live_exec_status() {
-        let none = GuestExecStatus {
-            exitcode: None,
-            err_data: None,
-            out_data: None,
-            err_truncated: None,
-            signal: None,
-            out_truncated: None,
-            exited: false,
-        };
+        let none = GuestExecStatus::RUNNING;
         let echo = GuestExecStatus {
             exitcode: Some(0),
             out_data: Some(Base64(b"\" test_str \"")),
@@ -3197,15 +3198,7 @@ mod tests {
             Err(DeError::Invalid)
         );
 
-        let running = GuestExecStatus {
-            exitcode: None,
-            err_data: None,
-            out_data: None,
-            err_truncated: None,
-            signal: None,
-            out_truncated: None,
-            exited: false,
-        };
+        let running = GuestExecStatus::RUNNING;
         assert_eq!(running.check(), Ok(()));
         let done = GuestExecStatus {
             exitcode: Some(3),
@@ -3464,15 +3457,7 @@ mod tests {
             assert_eq!(s.check(), Ok(()));
             s
         };
-        let none = GuestExecStatus {
-            exitcode: None,
-            err_data: None,
-            out_data: None,
-            err_truncated: None,
-            signal: None,
-            out_truncated: None,
-            exited: false,
-        };
+        let none = GuestExecStatus::RUNNING;
         assert_eq!(
             status(
                 b"{\"return\": {\"exitcode\": 0, \"out-data\": \"IiB0ZXN0X3N0ciAi\", \

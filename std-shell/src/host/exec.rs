@@ -296,15 +296,7 @@ impl Processes {
             exited &= s.out.closed && s.err.closed;
         }
         if !exited {
-            out.value(&GuestExecStatus {
-                exitcode: None,
-                err_data: None,
-                out_data: None,
-                err_truncated: None,
-                signal: None,
-                out_truncated: None,
-                exited: false,
-            });
+            out.value(&GuestExecStatus::RUNNING);
             return Ok(());
         }
         let status = s.status.unwrap_or_else(|| ExitStatus::from_raw(0));

@@ -98,6 +98,25 @@ fn timespec(d: Duration) -> Timespec {
     }
 }
 
+/// Polls `fd` for `events` together with the signal pipe: the events of `fd`, and whether the
+/// pipe is readable. EINTR is a normal end of the wait (the caller loops).
+fn poll_with_signals(
+    fd: BorrowedFd<'_>,
+    events: PollFlags,
+    signals: &Signals,
+    timeout: Option<Duration>,
+) -> Result<(PollFlags, bool), Errno> {
+    let ts = timeout.map(timespec);
+    let sigfd = signals.fd();
+    let mut fds = [PollFd::new(&fd, events), PollFd::new(&sigfd, PollFlags::IN)];
+    match poll(&mut fds, ts.as_ref()) {
+        Ok(_) | Err(Errno::INTR) => {}
+        Err(e) => return Err(e),
+    }
+    let [chan, sig] = fds;
+    Ok((chan.revents(), sig.revents().contains(PollFlags::IN)))
+}
+
 /// Polls `fd` for `events` together with the signal pipe. Returns the events of `fd`, or
 /// `Err(signal)` when a stop signal is pending.
 fn wait(
@@ -106,19 +125,16 @@ fn wait(
     signals: &Signals,
     timeout: Option<Duration>,
 ) -> Result<PollFlags, i32> {
-    let ts = timeout.map(timespec);
-    let sigfd = signals.fd();
-    let mut fds = [PollFd::new(&fd, events), PollFd::new(&sigfd, PollFlags::IN)];
-    // EINTR and other poll errors just end this wait; the caller loops.
-    let _ = poll(&mut fds, ts.as_ref());
-    let [chan, sig] = fds;
-    if sig.revents().contains(PollFlags::IN)
+    // Other poll errors just end this wait too; the caller loops.
+    let (ev, sig) =
+        poll_with_signals(fd, events, signals, timeout).unwrap_or((PollFlags::empty(), false));
+    if sig
         && signals.receive()
         && let Some(s) = signals.take()
     {
         return Err(s);
     }
-    Ok(chan.revents())
+    Ok(ev)
 }
 
 /// Sleeps up to `d`, waking early for a stop signal.
@@ -218,18 +234,12 @@ impl Port {
             // No epoll for this descriptor: qemu-ga's 100 ms sleep.
             return sleep(HUP_MIN_INTERVAL, signals);
         };
-        let ts = timespec(HUP_SAFETY_WAKEUP);
-        let sigfd = signals.fd();
-        let mut fds = [
-            PollFd::new(ep, PollFlags::IN),
-            PollFd::new(&sigfd, PollFlags::IN),
-        ];
         // poll() on the epoll descriptor tells whether an edge is queued without consuming
         // anything we need; the queued events are then drained below.
-        let _ = poll(&mut fds, Some(&ts));
-        if fds[1].revents().contains(PollFlags::IN)
-            && let Some(s) = signals.take()
-        {
+        let (_, sig) =
+            poll_with_signals(ep.as_fd(), PollFlags::IN, signals, Some(HUP_SAFETY_WAKEUP))
+                .unwrap_or((PollFlags::empty(), false));
+        if sig && let Some(s) = signals.take() {
             return Err(s);
         }
         drain(ep.as_fd());

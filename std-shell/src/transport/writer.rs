@@ -13,10 +13,10 @@ use std::io::ErrorKind;
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, poll};
+use rustix::event::PollFlags;
 use rustix::io::Errno;
 
-use super::{HOST_ATTACH_GRACE, Output, drain, timespec};
+use super::{HOST_ATTACH_GRACE, Output, drain, poll_with_signals};
 use crate::signals::Signals;
 
 /// Size of the output buffer.
@@ -115,22 +115,15 @@ impl<'a> FdWriter<'a> {
         timeout: Option<Duration>,
     ) -> std::io::Result<PollFlags> {
         self.polls = self.polls.saturating_add(1);
-        let ts = timeout.map(timespec);
-        let sigfd = self.signals.fd();
-        let mut fds = [PollFd::new(&fd, events), PollFd::new(&sigfd, PollFlags::IN)];
-        match poll(&mut fds, ts.as_ref()) {
-            Ok(_) | Err(Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let [chan, sig] = fds;
-        if sig.revents().contains(PollFlags::IN) && self.signals.receive() {
+        let (ev, sig) = poll_with_signals(fd, events, self.signals, timeout)?;
+        if sig && self.signals.receive() {
             if self.ignore_signals {
                 self.signals.clear();
             } else {
                 return Err(ErrorKind::Interrupted.into());
             }
         }
-        Ok(chan.revents())
+        Ok(ev)
     }
 
     fn flush_buf(&mut self) -> std::io::Result<()> {

@@ -343,12 +343,10 @@ mod tests {
 
     #[test]
     fn failed_freeze_thaws_and_reports_the_freeze_error() {
-        use std::os::unix::fs::PermissionsExt;
         let (life, d) = life("partial", false);
         // The thaw hook fails too: the freeze error is still the one reported.
         let hook = d.join("hook");
-        std::fs::write(&hook, "#!/bin/sh\n[ \"$1\" = thaw ] && exit 5\nexit 0\n").unwrap();
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        crate::host::write_script(&hook, "#!/bin/sh\n[ \"$1\" = thaw ] && exit 5\nexit 0\n");
         let f = freezer(life, hook.to_str(), None);
         assert_eq!(
             f.freeze(Some(&[b"/data".to_vec(), b"/fail".to_vec()])),

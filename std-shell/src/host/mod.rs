@@ -55,6 +55,29 @@ pub(crate) fn last_error() -> String {
         .clone()
 }
 
+/// Writes an executable script for a test without ever holding it open for
+/// writing in this process: tests run in threads, and a thread that forks while
+/// another has a script open for writing makes the child inherit that descriptor
+/// until its exec, so running the script fails with ETXTBSY ("Text file busy").
+/// A short-lived `sh` child writes the file instead.
+#[cfg(test)]
+pub(crate) fn write_script(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    let mut sh = std::process::Command::new("/bin/sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sh to write a script");
+    let mut input = sh.stdin.take().expect("sh stdin");
+    input.write_all(text.as_bytes()).expect("write the script");
+    drop(input);
+    assert!(
+        sh.wait().expect("wait for sh").success(),
+        "writing {path:?}"
+    );
+}
+
 /// A dynamic error text as a [`HostError::Described`].
 pub(crate) fn described(text: String) -> HostError {
     message(text, HostError::Unsupported)

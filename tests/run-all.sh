@@ -55,9 +55,9 @@ done
 step "code size on thumbv7em (figure quoted in the README)"
 core/nostd-check/size.sh
 
-step "static qga for x86_64-unknown-linux-musl (what the VM test boots; size in the README)"
-cargo build --profile min --target x86_64-unknown-linux-musl -p qga --bin qga
-ls -l "$CARGO_TARGET_DIR/x86_64-unknown-linux-musl/min/qga"
+step "static qga and qga-client for x86_64-unknown-linux-musl (what the VM test boots; size in the README)"
+cargo build --profile min --target x86_64-unknown-linux-musl -p qga --bin qga --bin qga-client
+ls -l "$CARGO_TARGET_DIR"/x86_64-unknown-linux-musl/min/qga{,-client}
 
 step "tests (core units, transcripts, corpus, differential against qemu-ga)"
 cargo test -p qga-core --features testing

@@ -24,11 +24,17 @@ pub fn missing_prerequisite(static_qga: &Path) -> Option<String> {
     if kernel().is_none() {
         return Some("no /boot/vmlinuz-* kernel (Debian's linux-image-amd64)".into());
     }
-    if !static_qga.is_file() {
-        return Some(format!(
-            "{} is missing (cargo build --profile min --target x86_64-unknown-linux-musl -p qga --bin qga)",
-            static_qga.display()
-        ));
+    for bin in [
+        static_qga.to_path_buf(),
+        static_qga.with_file_name("qga-client"),
+    ] {
+        if !bin.is_file() {
+            return Some(format!(
+                "{} is missing (cargo build --profile min --target x86_64-unknown-linux-musl \
+                 -p qga --bin qga --bin qga-client)",
+                bin.display()
+            ));
+        }
     }
     None
 }
@@ -49,7 +55,8 @@ pub fn kernel() -> Option<(PathBuf, String)> {
     best
 }
 
-/// The static musl binary the VM runs.
+/// The static musl binary the VM runs (the static `qga-client` is taken from the same
+/// directory).
 pub fn static_qga() -> PathBuf {
     if let Some(p) = std::env::var_os("QGA_STATIC_BIN") {
         return p.into();

@@ -2,8 +2,9 @@
 //! minimal guest without udev runs it. Checks, from the host: the agent found its virtio port
 //! with no /dev/virtio-ports symlink; handshake, ping, guest-info, a file round trip; host
 //! disconnect and reconnect; the agent's CPU time while no host is attached; the isa-serial
-//! transport; replies to a host that has just attached while the guest driver still reports no
-//! host. Skips with a printed reason where QEMU, a kernel or the static binary is missing,
+//! transport; vsock-listen (a daemonized agent on the guest's vsock loopback, driven by the
+//! static qga-client inside the guest); replies to a host that has just attached while the guest
+//! driver still reports no host. Skips with a printed reason where QEMU, a kernel or the static binary is missing,
 //! unless QGA_REQUIRE_VM=1 (CI), where it fails instead.
 #![allow(
     clippy::unwrap_used,
@@ -139,6 +140,39 @@ fn agent_in_a_real_vm() {
     assert_eq!(isa.call("guest-ping", None).unwrap(), serde_json::json!({}));
     let t = isa.call("guest-get-time", None).unwrap();
     assert!(t.as_i64().unwrap() > 1_600_000_000_000_000_000);
+
+    // vsock-listen, end to end inside the guest: the host has no vhost-vsock here, so a third
+    // agent is daemonized (-d) on the guest's vsock loopback (CID 1) and the static qga-client
+    // talks to it from the guest: ping, a file read, a file write with a NUL byte, and any
+    // command's JSON. As with qemu-ga, -d returns before the daemon has written its pidfile
+    // and listens: the script waits for both. The pidfile is removed when SIGTERM ends it.
+    let (code, out) = isa.sh("set -e
+         mkdir -p /run/qga-vsock
+         /bin/qga -d -m vsock-listen -p 1:4321 -t /run/qga-vsock -f /run/qga-vsock.pid \
+           -l /run/qga-vsock.log
+         c='/bin/qga-client --vsock 1:4321 --timeout 5'
+         i=0
+         until [ -s /run/qga-vsock.pid ] && $c ping; do
+           i=$((i+1)); [ $i -lt 50 ]; usleep 100000
+         done
+         echo PING-OK
+         $c cat /etc/inittab | cmp - /etc/inittab
+         echo CAT-OK
+         printf 'over vsock\\000\\377\\n' > /tmp/vsock-src
+         $c put /tmp/vsock-src /tmp/vsock-dst
+         cmp /tmp/vsock-src /tmp/vsock-dst
+         echo PUT-OK
+         $c guest-get-host-name
+         kill \"$(cat /run/qga-vsock.pid)\"
+         i=0
+         while [ -e /run/qga-vsock.pid ] && [ $i -lt 50 ]; do usleep 100000; i=$((i+1)); done
+         test ! -e /run/qga-vsock.pid
+         echo STOPPED");
+    eprintln!("vsock-listen in the guest:\n{out}");
+    assert_eq!(code, 0, "vsock-listen agent through qga-client: {out}");
+    for step in ["PING-OK", "CAT-OK", "PUT-OK", "\"host-name\"", "STOPPED"] {
+        assert!(out.contains(step), "vsock step {step} missing: {out}");
+    }
 
     // A host attaching to a busy guest. The guest driver learns that the host opened the port
     // from a control message handled in a workqueue, after the host's first request has woken

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the test initramfs: busybox (static), the static qga binary, /init, busybox init's
-# table with the agents' start scripts and an fsfreeze hook, and the modules for the virtio
-# console, a virtio-blk disk and ext4, with their dependencies, for the given kernel.
+# Builds the test initramfs: busybox (static), the static qga binary and the static qga-client
+# next to it, /init, busybox init's table with the agents' start scripts and an fsfreeze hook,
+# and the modules for the virtio console, a virtio-blk disk, ext4 and vsock with its loopback
+# transport (an agent on vsock-listen reached from inside the guest), with their dependencies,
+# for the given kernel.
 # Usage: build-initramfs.sh QGA_BINARY KERNEL_VERSION OUTPUT.cpio.gz
 set -euo pipefail
 qga=$1 kver=$2 out=$3
@@ -11,10 +13,11 @@ trap 'rm -rf "$root"' EXIT
 mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,mnt,lib/modules,etc/qga}
 cp /bin/busybox "$root/bin/busybox"
 cp "$qga" "$root/bin/qga"
+cp "$(dirname "$qga")/qga-client" "$root/bin/qga-client"
 cp "$here/init" "$root/init"
 cp "$here/inittab" "$root/etc/inittab"
 cp "$here/run-virtio" "$here/run-isa" "$here/fsfreeze-hook" "$root/etc/qga/"
-chmod 755 "$root/init" "$root/bin/qga" "$root"/etc/qga/*
+chmod 755 "$root/init" "$root/bin/qga" "$root/bin/qga-client" "$root"/etc/qga/*
 moddir=/lib/modules/$kver
 # Resolve dependencies depth-first from modules.dep so each module follows what it needs.
 declare -A seen=()
@@ -28,7 +31,7 @@ add() {
   order+=("$m")
 }
 # crc32c_generic: ext4's metadata checksums (the kernel cannot load it on demand: no modprobe).
-for want in virtio_console virtio_blk crc32c_generic ext4; do
+for want in virtio_console virtio_blk crc32c_generic ext4 vsock_loopback; do
   path=$(grep -m1 "/$want\.ko:" "$moddir/modules.dep" | cut -d: -f1 || true)
   [ -n "$path" ] || { echo "module $want not found for $kver" >&2; exit 1; }
   add "$path"

@@ -395,21 +395,15 @@ impl<B: FrameBuffer> Client<B> {
         if self.state != State::Ready {
             return Err(RequestError::State);
         }
-        self.send(
-            now,
-            command,
-            id,
-            out,
-            |w| {
-                w.raw(b", \"arguments\": ").map_err(RequestError::Io)?;
-                let Some(args) = args else { return Ok(()) };
-                to_writer(args, w).map_err(|e| match e {
+        let args = args.map(|a| {
+            move |w: &mut JsonWriter<'_, W>| {
+                to_writer(a, w).map_err(|e| match e {
                     SerError::Io(e) => RequestError::Io(e),
                     SerError::Unsupported => RequestError::Arguments,
                 })
-            },
-            args.is_some(),
-        )
+            }
+        });
+        self.send(now, command, id, out, args)
     }
 
     /// Like [`Client::write_request`], with the arguments given as JSON text (what
@@ -431,18 +425,9 @@ impl<B: FrameBuffer> Client<B> {
                 return Err(RequestError::Arguments);
             }
         }
-        self.send(
-            now,
-            command,
-            id,
-            out,
-            |w| {
-                w.raw(b", \"arguments\": ").map_err(RequestError::Io)?;
-                w.raw(args_json.unwrap_or_default())
-                    .map_err(RequestError::Io)
-            },
-            args_json.is_some(),
-        )
+        let args = args_json
+            .map(|text| move |w: &mut JsonWriter<'_, W>| w.raw(text).map_err(RequestError::Io));
+        self.send(now, command, id, out, args)
     }
 
     /// Writes `{"execute": command[, "arguments": …], "id": id}` and waits for its reply.
@@ -452,15 +437,15 @@ impl<B: FrameBuffer> Client<B> {
         command: &str,
         id: i64,
         out: &mut W,
-        args: impl FnOnce(&mut JsonWriter<'_, W>) -> Result<(), RequestError<W::Error>>,
-        has_args: bool,
+        args: Option<impl FnOnce(&mut JsonWriter<'_, W>) -> Result<(), RequestError<W::Error>>>,
     ) -> Result<(), RequestError<W::Error>> {
         self.reply = None;
         let io = RequestError::Io;
         let mut w = JsonWriter::new(out);
         w.raw(b"{\"execute\": ").map_err(io)?;
         w.string(command.as_bytes()).map_err(io)?;
-        if has_args {
+        if let Some(args) = args {
+            w.raw(b", \"arguments\": ").map_err(io)?;
             args(&mut w)?;
         }
         w.raw(b", \"id\": ").map_err(io)?;

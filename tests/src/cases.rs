@@ -15,6 +15,7 @@
 use std::fmt::Write as _;
 
 use crate::corpus::{SAFETY_GUARD, side_effect_commands};
+use crate::rng::Rng;
 
 /// One corpus stream.
 #[derive(Debug, Clone)]
@@ -333,38 +334,6 @@ fn ping_id_bytes(id: &[u8]) -> Vec<u8> {
 }
 
 const PING: &str = "{\"execute\":\"guest-ping\"}";
-
-/// A small deterministic PRNG (xorshift64*), so the corpus is reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % (n.max(1) as u64)).unwrap_or(0)
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-
-    fn sample<T: Clone>(&mut self, pool: &[T], n: usize) -> Vec<T> {
-        let mut v = pool.to_vec();
-        self.shuffle(&mut v);
-        v.truncate(n);
-        v
-    }
-}
 
 /// Every protocol case, in corpus order.
 pub fn protocol_cases() -> Vec<Case> {
@@ -715,7 +684,7 @@ fn request_ids(b: &mut Builder) {
         );
     }
     // Many keys: the echoed object is in QDict order.
-    let mut rng = Rng(0x1d_5eed);
+    let mut rng = Rng::from_state(0x1d_5eed);
     for i in 0..4 {
         let n = 6 + i * 4;
         let mut obj = String::from("{");
@@ -1442,7 +1411,7 @@ fn request_shape(b: &mut Builder) {
         "\"exec-oob\":5",
         "\"zzz\":6",
     ];
-    let mut rng = Rng(0x5a9e_0001);
+    let mut rng = Rng::from_state(0x5a9e_0001);
     let sets: &[&[usize]] = &[
         &[0, 1],
         &[1, 2],
@@ -2013,7 +1982,7 @@ fn json_key(k: &str) -> String {
 }
 
 fn multiple_unexpected_members(b: &mut Builder) {
-    let mut rng = Rng(0x0bad_cafe_f00d);
+    let mut rng = Rng::from_state(0x0bad_cafe_f00d);
     let sizes: &[(usize, usize)] = &[
         (2, 7),
         (3, 7),

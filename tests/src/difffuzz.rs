@@ -12,40 +12,8 @@
 use qga_core::{Agent, Config, Host};
 
 use crate::core_side::core_exchange_chunked;
+pub use crate::rng::Rng;
 use crate::{AgentUnderTest, Delivery, fence};
-
-/// A small, fast, seedable generator (xorshift64*).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed (0 is mapped to a fixed non-zero state).
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-
-    /// True with probability `p` percent.
-    pub fn chance(&mut self, p: usize) -> bool {
-        self.below(100) < p
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// Commands whose answers do not depend on the machine.
 const PROTOCOL_COMMANDS: [&str; 3] = ["guest-sync", "guest-sync-delimited", "guest-ping"];

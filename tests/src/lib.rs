@@ -34,6 +34,7 @@ pub mod hostile;
 pub mod process;
 pub mod qdict;
 pub mod reply;
+pub mod rng;
 pub mod socket;
 pub mod tempdir;
 pub mod vm;

@@ -39,6 +39,22 @@ pub fn missing_prerequisite(static_qga: &Path) -> Option<String> {
     None
 }
 
+/// Whether the VM test named `test` can run, given what [`missing_prerequisite`] (or
+/// [`missing_power_prerequisite`]) found missing: it skips with the reason printed, or fails
+/// when `QGA_REQUIRE_VM=1` (CI), where a skip would hide a missing test.
+pub fn ready(test: &str, missing: Option<String>) -> bool {
+    match missing {
+        None => true,
+        Some(why) if std::env::var("QGA_REQUIRE_VM").as_deref() == Ok("1") => {
+            panic!("VM test required (QGA_REQUIRE_VM=1) but {why}")
+        }
+        Some(why) => {
+            eprintln!("skipping {test}: {why}");
+            false
+        }
+    }
+}
+
 /// The newest installed kernel: (image path, version).
 pub fn kernel() -> Option<(PathBuf, String)> {
     let mut best: Option<(PathBuf, String)> = None;

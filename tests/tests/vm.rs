@@ -16,20 +16,7 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use qga_tests::vm::{Vm, missing_prerequisite, static_qga};
-
-fn ready() -> bool {
-    match missing_prerequisite(&static_qga()) {
-        None => true,
-        Some(why) if std::env::var("QGA_REQUIRE_VM").as_deref() == Ok("1") => {
-            panic!("VM test required (QGA_REQUIRE_VM=1) but {why}")
-        }
-        Some(why) => {
-            eprintln!("skipping the VM test: {why}");
-            false
-        }
-    }
-}
+use qga_tests::vm::{Vm, missing_prerequisite, ready, static_qga};
 
 /// utime + stime of the agent (clock ticks) from its own /proc/self/stat, read through the
 /// agent's file commands.
@@ -58,7 +45,7 @@ fn agent_cpu_ticks(agent: &mut qga_tests::vm::Agent) -> u64 {
 
 #[test]
 fn agent_in_a_real_vm() {
-    if !ready() {
+    if !ready("the VM test", missing_prerequisite(&static_qga())) {
         return;
     }
     let started = Instant::now();

@@ -29,22 +29,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use qga_tests::vm::{
-    Agent, Vm, VmOptions, make_ext4_image, missing_power_prerequisite, static_qga,
+    Agent, Vm, VmOptions, make_ext4_image, missing_power_prerequisite, ready, static_qga,
 };
 use serde_json::{Value, json};
-
-fn ready() -> bool {
-    match missing_power_prerequisite(&static_qga()) {
-        None => true,
-        Some(why) if std::env::var("QGA_REQUIRE_VM").as_deref() == Ok("1") => {
-            panic!("VM test required (QGA_REQUIRE_VM=1) but {why}")
-        }
-        Some(why) => {
-            eprintln!("skipping the VM power test: {why}");
-            false
-        }
-    }
-}
 
 /// The checks made so far, printed as they are made.
 struct Checks {
@@ -161,7 +148,10 @@ const LONG: Duration = Duration::from_secs(60);
 
 #[test]
 fn power_commands_in_a_real_vm() {
-    if !ready() {
+    if !ready(
+        "the VM power test",
+        missing_power_prerequisite(&static_qga()),
+    ) {
         return;
     }
     let mut c = Checks::new();

@@ -757,6 +757,24 @@ mod tests {
         assert!(reads <= 5, "{reads} reads");
     }
 
+    /// Makes a FIFO at `path` and returns its read end (non-blocking) after a writer came and
+    /// went: it then polls as HUP with EOF and never as writable, the shape of a virtio port
+    /// whose driver says "no host", and the kernel wakes it when a writer opens the FIFO.
+    pub(super) fn hung_up_fifo(path: &Path) -> OwnedFd {
+        let _ = std::fs::remove_file(path);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()).unwrap();
+        drop(std::fs::OpenOptions::new().write(true).open(path).unwrap());
+        fd
+    }
+
     #[test]
     fn fifo_writer_arrival_wakes_the_port_at_once() {
         // A FIFO read end without writers reports HUP+EOF, and the kernel wakes its wait queue
@@ -765,18 +783,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("qga-fifo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &path,
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
-        let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()).unwrap();
-        // Make the FIFO "hung up": a writer comes and goes.
-        drop(std::fs::OpenOptions::new().write(true).open(&path).unwrap());
-        let mut chan = Channel::Port(Port::new(fd));
+        let mut chan = Channel::Port(Port::new(hung_up_fifo(&path)));
         let writer_path = path.clone();
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));

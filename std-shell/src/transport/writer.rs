@@ -162,7 +162,6 @@ mod tests {
     use super::*;
     use embedded_io::Write;
     use rustix::event::epoll;
-    use rustix::fs::{Mode, OFlags};
     use std::io::Read;
     use std::os::fd::{AsFd, OwnedFd};
     use std::os::unix::net::UnixStream;
@@ -212,23 +211,12 @@ mod tests {
         }
     }
 
-    /// A FIFO's read end without writers polls as HUP and never as writable: the shape of a
-    /// virtio port whose driver says "no host". With its epoll set: (fifo, epoll).
+    /// A hung-up FIFO (a virtio port whose driver says "no host") with its epoll set:
+    /// (fifo, epoll).
     fn hung_up_port(name: &str) -> (OwnedFd, OwnedFd) {
         let dir = std::env::temp_dir().join(format!("qga-w-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("fifo");
-        let _ = std::fs::remove_file(&path);
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &path,
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
-        let fd = rustix::fs::open(&path, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty()).unwrap();
-        drop(std::fs::OpenOptions::new().write(true).open(&path).unwrap());
+        let fd = crate::transport::tests::hung_up_fifo(&dir.join("fifo"));
         std::fs::remove_dir_all(&dir).unwrap();
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
         epoll::add(

@@ -263,9 +263,10 @@ mod tests {
         // One edge queued when the port was registered, then one wait to the deadline: a
         // handful of polls, not a spin.
         assert!(w.polls <= 6, "{} polls", w.polls);
-        // The host is considered gone for the rest of this writer: no second wait.
-        let again = Instant::now();
+        // The host is considered gone for the rest of this writer: no second wait (counted,
+        // not timed: the machine may be loaded).
+        let polls = w.polls;
         assert!(w.write_all_fd(b"{}\n").is_err());
-        assert!(again.elapsed() < Duration::from_millis(200));
+        assert_eq!(w.polls, polls, "waited again for a host already given up");
     }
 }
